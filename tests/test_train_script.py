@@ -1,0 +1,292 @@
+"""End-to-end tests of `train.py` on the `tiny` Basketball data (16 train / 8 test sequences of
+20 frames) with a tiny model: outputs of a full run, resumption (also after SIGKILL), bad
+arguments and the NaN stop.
+
+Each `train.main` call that trains traces a new train step (~10-15 s), so runs are shared
+through module-scoped fixtures.
+"""
+
+import contextlib
+import glob
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import train
+from video_structure import basketball
+from video_structure import config as config_lib
+from video_structure import data
+from video_structure import training
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_SCRIPT = os.path.join(REPO_ROOT, "train.py")
+NUM_KEYPOINTS = 4
+NUM_EVAL_SEQUENCES = 2
+TINY_FLAGS = [
+    "--preset", "cpu", "--dataset_config", "tiny", "--batch_size", "2",
+    "--initial_filters", "4", "--rnn_units", "16", "--num_samples", "3",
+    "--prior_net_size", "4", "--posterior_net_size", "8", "--decoder_net_size", "8",
+    "--latent_size", "4", "--num_keypoints", str(NUM_KEYPOINTS), "--mixed_precision", "false",
+    "--log_every_steps", "2", "--checkpoint_every_steps", "2",
+    "--image_summary_every_steps", "4", "--num_eval_sequences", str(NUM_EVAL_SEQUENCES)]
+
+
+def run_main(argv):
+  """Runs `train.main(argv)` in this process; returns (model, printed output)."""
+  output = io.StringIO()
+  with contextlib.redirect_stdout(output):
+    model = train.main(argv)
+  return model, output.getvalue()
+
+
+def flags(run_dir, data_dir, *extra):
+  return ["--run_dir", str(run_dir), "--data_dir", str(data_dir)] + TINY_FLAGS + list(extra)
+
+
+def read_scalars(log_dir):
+  """{tag: {step: value}} of every scalar summary in the event files under `log_dir`."""
+  scalars = {}
+  for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == "scalars":
+          scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+  return scalars
+
+
+def read_tags(log_dir):
+  return {value.tag for path in glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))
+          for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value}
+
+
+def checkpoint_step(path):
+  return int(re.fullmatch(r"ckpt-(\d+)\.keras", os.path.basename(path)).group(1))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  """The tiny Basketball data, generated once (<1 s) for every run of this module."""
+  directory = tmp_path_factory.mktemp("data") / "tfds"
+  data.prepare_basketball(directory, "tiny")
+  return directory
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, data_dir):
+  """A complete 4-step run (training, export, evaluation, figures) and a snapshot of its files
+  taken right after it (later tests resume in the same directory)."""
+  run_dir = tmp_path_factory.mktemp("runs") / "run"
+  model, output = run_main(flags(run_dir, data_dir, "--num_steps", "4"))
+  files = sorted(os.path.relpath(os.path.join(root, name), run_dir)
+                 for root, _, names in os.walk(run_dir) for name in names)
+  with open(run_dir / "config.json") as f:
+    saved_config = json.load(f)
+  latest = (run_dir / training.CHECKPOINT_DIR / training.LATEST_FILE).read_text()
+  return dict(run_dir=run_dir, model=model, output=output, files=files, config=saved_config,
+              latest=latest,
+              scalars=read_scalars(run_dir / "tensorboard"),
+              tags=read_tags(run_dir / "tensorboard"))
+
+
+# A complete run. ---------------------------------------------------------------------------
+
+def test_run_writes_config_and_checkpoints(first_run):
+  assert first_run["config"]["num_steps"] == 4
+  assert first_run["config"]["num_keypoints"] == NUM_KEYPOINTS
+  assert first_run["config"]["dataset_config"] == "tiny"
+  checkpoints = [f for f in first_run["files"] if f.startswith("checkpoints/")]
+  assert checkpoints == ["checkpoints/ckpt-0000002.keras", "checkpoints/ckpt-0000004.keras",
+                         "checkpoints/latest"]
+  assert first_run["latest"] == "ckpt-0000004.keras\n"
+  assert int(first_run["model"].optimizer.iterations.numpy()) == 4
+  output = first_run["output"]
+  assert "step 2/4 (50%)" in output and "step 4/4 (100%)" in output
+  assert "ETA" in output and "Training done at step 4" in output
+
+
+def test_run_writes_tensorboard_summaries(first_run):
+  scalars = first_run["scalars"]
+  for tag in ["loss/loss", "loss/image_loss", "loss/keypoint_loss", "loss/kl_loss",
+              "loss/separation_loss", "loss/sparsity_loss", "schedule/learning_rate",
+              "schedule/kl_weight", "schedule/feed_decoded_observed"]:
+    assert sorted(scalars[tag]) == [2, 4], tag
+    assert all(np.isfinite(v) for v in scalars[tag].values()), tag
+  assert "examples" in first_run["tags"]  # The image summary at step 4.
+
+
+def test_run_exports_saved_model(first_run):
+  assert "saved_model/saved_model.pb" in first_run["files"]
+  assert not any(".tmp" in f or f.startswith("saved_model.old") for f in first_run["files"])
+  assert f"Exported SavedModel to {first_run['run_dir'] / 'saved_model'}" in first_run["output"]
+
+
+def test_run_writes_evaluation(first_run):
+  with open(first_run["run_dir"] / "evaluation.json") as f:
+    report = json.load(f)
+  assert report["step"] == 4
+  per_object = report["tracking"]["per_object"]
+  assert list(per_object) == list(basketball.OBJECT_NAMES) and len(per_object) == 6
+  for name, errors in per_object.items():
+    assert np.isfinite(errors["pixels"]) and errors["pixels"] >= 0, name
+  prediction = report["prediction"]
+  assert prediction["num_observed"] == 8 and prediction["num_predicted"] == 8
+  assert prediction["num_test_windows"] == 8  # 8 test sequences of 20 frames: one window each.
+  assert len(prediction["best_of_samples_px_last_step_per_object"]) == 6
+  assert np.isfinite(prediction["best_of_samples_px_last_step"])
+  assert "Tracking error" in first_run["output"] and "ball" in first_run["output"]
+
+
+def test_run_draws_prediction_figures(first_run):
+  run_dir = first_run["run_dir"]
+  expected = [f"predictions/sequence_{i}.{ext}" for i in range(NUM_EVAL_SEQUENCES)
+              for ext in ("gif", "png")]
+  assert [f for f in first_run["files"] if f.startswith("predictions/")] == sorted(expected)
+  with Image.open(run_dir / "predictions" / "sequence_0.png") as png:
+    assert png.size[0] > 64 and png.size[1] > 64
+  with Image.open(run_dir / "predictions" / "sequence_0.gif") as gif:
+    assert gif.n_frames == 16  # One GIF frame per time step of the window.
+
+
+# Resumption. ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def resumed_run(first_run, data_dir):
+  run_dir = first_run["run_dir"]
+  model, output = run_main(flags(run_dir, data_dir, "--num_steps", "6", "--skip_final"))
+  return dict(run_dir=run_dir, model=model, output=output,
+              scalars=read_scalars(run_dir / "tensorboard"))
+
+
+def test_resume_continues_at_the_last_step(resumed_run):
+  run_dir, output = resumed_run["run_dir"], resumed_run["output"]
+  checkpoint = os.path.join(str(run_dir), "checkpoints", "ckpt-0000004.keras")
+  assert f"Resuming from {checkpoint} at step 4." in output
+  assert "step 6/6 (100%)" in output
+  assert "step 2/6" not in output and "step 4/6" not in output  # Steps 1-4 not repeated.
+  assert "Training done at step 6" in output
+  assert int(resumed_run["model"].optimizer.iterations.numpy()) == 6
+  assert training.latest_checkpoint(str(run_dir)).endswith("ckpt-0000006.keras")
+  assert config_lib.Config.load(str(run_dir / "config.json")).num_steps == 6
+
+
+def test_resume_continues_the_schedules(resumed_run):
+  config = resumed_run["model"].config
+  scalars = resumed_run["scalars"]
+  assert sorted(scalars["schedule/kl_weight"]) == [2, 4, 6]
+  for step in (2, 4, 6):
+    assert scalars["schedule/kl_weight"][step] == pytest.approx(
+        config.kl_beta * step / config.kl_anneal_steps, rel=1e-5)
+    assert scalars["schedule/feed_decoded_observed"][step] == pytest.approx(
+        config.scheduled_sampling_observed * step / config.scheduled_sampling_ramp_steps,
+        rel=1e-5)
+    assert scalars["schedule/learning_rate"][step] == pytest.approx(config.learning_rate,
+                                                                    rel=1e-6)
+
+
+def test_resume_with_changed_log_interval_stops_at_num_steps(resumed_run, data_dir):
+  # Resume the step-6 run with a log/checkpoint interval of 4 and num_steps 8 (both multiples
+  # of 4, so train.py accepts the flags; training.RESUMABLE_CHANGES allows the change).
+  argv = flags(resumed_run["run_dir"], data_dir, "--num_steps", "8", "--skip_final")
+  for flag in ("--log_every_steps", "--checkpoint_every_steps"):
+    argv[argv.index(flag) + 1] = "4"
+  model, output = run_main(argv)
+  assert "Resuming from" in output and "at step 6." in output
+  assert int(model.optimizer.iterations.numpy()) == 8, output
+
+
+def test_resume_with_changed_model_flag_is_refused(first_run, data_dir):
+  run_dir = first_run["run_dir"]
+  before = (run_dir / "config.json").read_text()
+  argv = flags(run_dir, data_dir, "--num_steps", "6")
+  argv[argv.index("--num_keypoints") + 1] = "5"
+  with pytest.raises(ValueError, match=r"different hyperparameters.*'num_keypoints': \(4, 5\)"):
+    run_main(argv)
+  assert (run_dir / "config.json").read_text() == before
+
+
+def test_restart_after_sigkill_loses_at_most_one_interval(tmp_path, data_dir):
+  run_dir = tmp_path / "killed"
+  command = [sys.executable, TRAIN_SCRIPT] + flags(run_dir, data_dir, "--num_steps", "400",
+                                                   "--skip_final")
+  environment = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+  with open(tmp_path / "stderr.txt", "w") as stderr:
+    process = subprocess.Popen(command, cwd=str(tmp_path), env=environment, text=True,
+                               stdout=subprocess.PIPE, stderr=stderr)
+    watchdog = threading.Timer(240, process.kill)  # Never hang the test suite.
+    watchdog.start()
+    lines = []
+    try:
+      for line in process.stdout:
+        lines.append(line)
+        match = re.search(r"step (\d+)/400", line)
+        if match and int(match.group(1)) >= 4:
+          os.kill(process.pid, signal.SIGKILL)
+          break
+      lines.extend(process.stdout)  # Whatever was printed before the kill landed.
+      process.wait()
+    finally:
+      watchdog.cancel()
+  output = "".join(lines)
+  assert process.returncode == -signal.SIGKILL, (output, (tmp_path / "stderr.txt").read_text())
+  last_printed = max(int(s) for s in re.findall(r"step (\d+)/400", output))
+  assert last_printed < 400
+
+  latest = training.latest_checkpoint(str(run_dir))
+  assert latest is not None
+  saved_step = checkpoint_step(latest)
+  # The progress line of step S is printed before checkpoint S is written, after S - 2.
+  assert last_printed - 2 <= saved_step <= last_printed
+
+  model, output = run_main(flags(run_dir, data_dir, "--num_steps", str(saved_step + 2),
+                                 "--skip_final"))
+  assert f"Resuming from {latest} at step {saved_step}." in output
+  assert f"step {saved_step + 2}/{saved_step + 2}" in output
+  assert int(model.optimizer.iterations.numpy()) == saved_step + 2
+  assert training.latest_checkpoint(str(run_dir)).endswith(f"ckpt-{saved_step + 2:07d}.keras")
+
+
+# Bad arguments. ----------------------------------------------------------------------------
+
+def test_unknown_preset_stops_with_usage_message(tmp_path, data_dir, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    run_main(flags(tmp_path / "run", data_dir, "--preset", "gpu"))
+  assert exit_info.value.code == 2
+  assert "--preset: invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+def test_num_steps_not_a_multiple_of_log_interval(tmp_path, data_dir):
+  with pytest.raises(ValueError,
+                     match=r"--num_steps \(5\).*multiples of --log_every_steps \(2\)"):
+    run_main(flags(tmp_path / "run", data_dir, "--num_steps", "5"))
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_zero_keypoints_is_refused(tmp_path, data_dir):
+  argv = flags(tmp_path / "run", data_dir, "--num_steps", "4")
+  argv[argv.index("--num_keypoints") + 1] = "0"
+  with pytest.raises(ValueError, match=r"`num_keypoints` must be > 0, got 0"):
+    run_main(argv)
+  assert not os.path.exists(tmp_path / "run")
+
+
+def test_nan_loss_stops_training(tmp_path, data_dir):
+  run_dir = tmp_path / "nan"
+  with pytest.raises(FloatingPointError,
+                     match=r"loss became (nan|inf|-inf) at step \d+\. Lower --learning_rate"
+                     ) as error:
+    run_main(flags(run_dir, data_dir, "--num_steps", "6", "--learning_rate", "1e6",
+                   "--skip_final"))
+  # No checkpoint of the diverged model: the guard stops before the step is saved.
+  failed_step = int(re.search(r"at step (\d+)", str(error.value)).group(1))
+  latest = training.latest_checkpoint(str(run_dir))
+  assert latest is None or checkpoint_step(latest) < failed_step

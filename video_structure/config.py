@@ -1,0 +1,261 @@
+"""Hyperparameters: one dataclass, one preset per dataset and compute budget.
+
+`get_config(dataset, preset)` returns a `Config`; every field can be overridden from the
+command line (`train.py --num_keypoints 16`) and the full config is written next to each run as
+`config.json`. `docs/hyperparameters.md` is generated from the field metadata below by
+`python -m video_structure.config --markdown` (a test checks it is up to date).
+
+Presets:
+  * `paper`: Table S1 of the paper (GPU budget: batch 32, 100k steps).
+  * `cpu`: sized to train in minutes on a 2-core CPU and still discover the objects
+    (see docs/cpu_preset.md for what was measured and why each change was made).
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+
+_FIELD_DOCS = {}
+
+
+def _field(default, doc):
+  """A dataclass field with its documentation (kept for the docs table and --help)."""
+  return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+@dataclasses.dataclass
+class Config:
+  # Data.
+  dataset: str = _field("basketball", "Dataset name (a TFDS builder in datasets/).")
+  dataset_config: str = _field("cpu", "Size of the generated dataset: the builder config "
+                               "(`tiny`, `cpu`, `paper`).")
+  image_size: int = _field(64, "Frame height and width in pixels.")
+  observed_steps: int = _field(8, "T: observed frames per training window.")
+  predicted_steps: int = _field(8, "Delta T: predicted frames per training window.")
+  # Vision.
+  num_keypoints: int = _field(12, "K: number of keypoints (maximum number of objects/parts).")
+  heatmap_size: int = _field(16, "Side of the keypoint heatmaps (the detector's output).")
+  initial_filters: int = _field(32, "Filters of the first conv; doubled at each stride-2 conv.")
+  layers_per_scale: int = _field(1, "Extra stride-1 3x3 convs per resolution (Table S1).")
+  keypoint_width: float = _field(1.5, "sigma_k.p.: Gaussian blob std in heatmap pixels.")
+  keypoint_width_start: float = _field(1.5, "Blob width at step 0, annealed linearly to "
+                                       "`keypoint_width` (a wider start widens the basin in "
+                                       "which a keypoint feels an object).")
+  keypoint_width_anneal_steps: int = _field(0, "Steps over which the blob width is annealed.")
+  heatmap_bias_init: float = _field(0.0, "Initial bias of the softplus heatmap head.")
+  weight_decay: float = _field(1e-4, "L2 on conv kernels.")
+  # Vision losses.
+  sparsity_weight: float = _field(0.1, "lambda_sparse: L1 on the keypoint scales mu.")
+  sparsity_warmup_steps: int = _field(0, "Steps over which lambda_sparse rises from 0.")
+  separation_weight: float = _field(0.1, "lambda_sep: temporal separation loss scale.")
+  separation_sigma: float = _field(0.02, "sigma_sep: separation loss width (coordinate units).")
+  # Dynamics.
+  dynamics: str = _field("vrnn", "`vrnn` (stochastic, Struct-VRNN) or `rnn` (deterministic, "
+                         "Struct-RNN).")
+  rnn_units: int = _field(512, "GRU units.")
+  latent_size: int = _field(16, "Size of the latent code z.")
+  prior_net_size: int = _field(16, "Hidden units of the prior net.")
+  posterior_net_size: int = _field(128, "Hidden units of the posterior net.")
+  decoder_net_size: int = _field(128, "Hidden units of the keypoint decoder.")
+  num_samples: int = _field(50, "Best-of-many samples per step in training (1 = plain VRNN).")
+  kl_beta: float = _field(0.01, "beta: KL loss scale.")
+  kl_anneal_steps: int = _field(25000, "Steps over which the KL scale rises from 0 to beta.")
+  scheduled_sampling_observed: float = _field(1.0, "Final probability of feeding decoded "
+                                              "keypoints to the GRU at observed steps.")
+  scheduled_sampling_predicted: float = _field(0.5, "Final probability of feeding decoded "
+                                               "keypoints to the GRU at predicted steps.")
+  scheduled_sampling_ramp_steps: int = _field(100000, "Steps over which the scheduled-sampling "
+                                              "probabilities rise from 0 (the whole run).")
+  action_size: int = _field(0, "Size of the action vector a_t (0: not action-conditional).")
+  # Optimisation.
+  batch_size: int = _field(32, "Sequences per batch.")
+  num_steps: int = _field(100000, "Training steps.")
+  learning_rate: float = _field(1e-3, "Initial Adam learning rate.")
+  learning_rate_decay_steps: int = _field(30000, "The learning rate halves every this many "
+                                          "steps.")
+  clipnorm: float = _field(10.0, "Gradient clipping: max norm of each gradient tensor.")
+  mixed_precision: bool = _field(False, "Run the convs in bfloat16 (`mixed_bfloat16`); "
+                                 "keypoint maths, dynamics and losses stay float32.")
+  seed: int = _field(0, "Random seed (weights, data order, sampling).")
+  # Bookkeeping.
+  checkpoint_every_steps: int = _field(1000, "Checkpoint interval (steps).")
+  log_every_steps: int = _field(100, "TensorBoard scalar interval (steps).")
+  image_summary_every_steps: int = _field(1000, "TensorBoard image interval (steps).")
+  num_eval_sequences: int = _field(8, "Test sequences drawn in the final figures and GIFs.")
+
+  def validate(self):
+    """Raises ValueError naming the offending field."""
+    for field in dataclasses.fields(self):
+      value = getattr(self, field.name)
+      expected = {"int": int, "float": float, "bool": bool, "str": str}.get(field.type,
+                                                                           field.type)
+      if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        continue  # An integer is a fine float (e.g. `--clipnorm 10`).
+      if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ValueError(f"config: `{field.name}` must be of type {expected.__name__}, got "
+                         f"{value!r} ({type(value).__name__}).")
+    positive = ["image_size", "observed_steps", "num_keypoints", "heatmap_size",
+                "initial_filters", "rnn_units", "latent_size", "prior_net_size",
+                "posterior_net_size", "decoder_net_size", "num_samples", "batch_size",
+                "num_steps", "learning_rate_decay_steps", "checkpoint_every_steps",
+                "log_every_steps", "image_summary_every_steps"]
+    for name in positive:
+      if getattr(self, name) <= 0:
+        raise ValueError(f"config: `{name}` must be > 0, got {getattr(self, name)!r}.")
+    non_negative = ["predicted_steps", "layers_per_scale", "weight_decay", "sparsity_weight",
+                    "sparsity_warmup_steps", "separation_weight", "kl_beta", "kl_anneal_steps",
+                    "scheduled_sampling_ramp_steps", "action_size", "keypoint_width_anneal_steps",
+                    "num_eval_sequences"]
+    for name in non_negative:
+      if getattr(self, name) < 0:
+        raise ValueError(f"config: `{name}` must be >= 0, got {getattr(self, name)!r}.")
+    for name in ["keypoint_width", "keypoint_width_start", "separation_sigma", "learning_rate",
+                 "clipnorm"]:
+      if not getattr(self, name) > 0:
+        raise ValueError(f"config: `{name}` must be > 0, got {getattr(self, name)!r}.")
+    for name in ["scheduled_sampling_observed", "scheduled_sampling_predicted"]:
+      if not 0.0 <= getattr(self, name) <= 1.0:
+        raise ValueError(f"config: `{name}` is a probability in [0, 1], got "
+                         f"{getattr(self, name)!r}.")
+    if self.dynamics not in ("vrnn", "rnn"):
+      raise ValueError(f"config: `dynamics` must be 'vrnn' or 'rnn', got {self.dynamics!r}.")
+    size = self.image_size
+    while size > self.heatmap_size and size % 2 == 0:
+      size //= 2
+    if size != self.heatmap_size:
+      raise ValueError(f"config: `image_size` ({self.image_size}) must be `heatmap_size` "
+                       f"({self.heatmap_size}) times a power of two.")
+    if self.layers_per_scale < 1:
+      raise ValueError("config: `layers_per_scale` must be >= 1 (the reconstructor needs one "
+                       "conv per upsampling level).")
+    return self
+
+  @property
+  def sequence_length(self):
+    return self.observed_steps + self.predicted_steps
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, values, source="config"):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+      raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; known: {sorted(known)}.")
+    return cls(**values).validate()
+
+  def save(self, path):
+    """Writes the config as JSON atomically."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+      json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+  @classmethod
+  def load(cls, path):
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"No config file at {path}.")
+    with open(path) as f:
+      return cls.from_dict(json.load(f), source=path)
+
+
+# Presets. -------------------------------------------------------------------------------------
+# Table S1 (paper). The per-dataset differences to the dataclass defaults, which are Basketball's.
+PAPER_PRESETS = {
+    "basketball": dict(dataset_config="paper"),
+    "human36m": dict(num_keypoints=48, sparsity_weight=0.01, separation_weight=0.02,
+                     separation_sigma=0.002, prior_net_size=4, layers_per_scale=2),
+    "dmcs": dict(num_keypoints=64, sparsity_weight=5.0, latent_size=128, kl_beta=0.003),
+}
+
+# CPU presets: changes on top of the paper preset, each measured (docs/cpu_preset.md).
+CPU_PRESETS = {
+    "basketball": dict(
+        dataset_config="cpu",
+        initial_filters=16,
+        batch_size=8,
+        num_steps=1500,
+        learning_rate=2e-3,
+        learning_rate_decay_steps=1000,
+        rnn_units=256,
+        num_samples=20,
+        kl_anneal_steps=500,
+        scheduled_sampling_ramp_steps=1500,
+        checkpoint_every_steps=250,
+        log_every_steps=25,
+        image_summary_every_steps=250,
+        mixed_precision=True,
+    ),
+}
+
+PRESETS = ("paper", "cpu")
+
+
+def get_config(dataset="basketball", preset="cpu", **overrides):
+  """The config of a preset for a dataset, with overrides applied and validated."""
+  if dataset not in PAPER_PRESETS:
+    raise ValueError(f"Unknown dataset {dataset!r}; known: {sorted(PAPER_PRESETS)}.")
+  if preset not in PRESETS:
+    raise ValueError(f"Unknown preset {preset!r}; known: {list(PRESETS)}.")
+  values = dict(dataset=dataset)
+  values.update(PAPER_PRESETS[dataset])
+  if preset == "cpu":
+    if dataset not in CPU_PRESETS:
+      raise ValueError(f"No `cpu` preset for dataset {dataset!r} yet; use --preset paper or "
+                       f"one of {sorted(CPU_PRESETS)}.")
+    values.update(CPU_PRESETS[dataset])
+  values.update(overrides)
+  return Config.from_dict(values, source=f"preset {dataset}/{preset}")
+
+
+# Command line. --------------------------------------------------------------------------------
+
+def _parse_bool(text):
+  lowered = str(text).lower()
+  if lowered in ("1", "true", "yes", "on"):
+    return True
+  if lowered in ("0", "false", "no", "off"):
+    return False
+  raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_arguments(parser):
+  """Adds one `--<field>` flag per hyperparameter (default None = keep the preset's value)."""
+  group = parser.add_argument_group("hyperparameters (override the preset)")
+  for field in dataclasses.fields(Config):
+    if field.name == "dataset":
+      continue
+    kind = _parse_bool if field.type in (bool, "bool") else {
+        "int": int, "float": float, "str": str}.get(field.type, field.type)
+    group.add_argument(f"--{field.name}", type=kind, default=None,
+                       help=f"{field.metadata['doc']} (paper default: {field.default!r})")
+  return parser
+
+
+def overrides_from_args(args):
+  """The hyperparameter flags the user actually set."""
+  return {field.name: getattr(args, field.name) for field in dataclasses.fields(Config)
+          if field.name != "dataset" and getattr(args, field.name, None) is not None}
+
+
+def markdown_table():
+  """The hyperparameter table of docs/hyperparameters.md: meaning and value in every preset."""
+  columns = []
+  for dataset in PAPER_PRESETS:
+    columns.append((f"{dataset} paper", get_config(dataset, "paper")))
+    if dataset in CPU_PRESETS:
+      columns.append((f"{dataset} cpu", get_config(dataset, "cpu")))
+  lines = ["| hyperparameter | meaning | " + " | ".join(name for name, _ in columns) + " |",
+           "|---|---|" + "---|" * len(columns)]
+  for field in dataclasses.fields(Config):
+    values = " | ".join(f"{getattr(config, field.name)!r}".strip("'") for _, config in columns)
+    lines.append(f"| `{field.name}` | {field.metadata['doc']} | {values} |")
+  return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+  import sys
+  if "--markdown" in sys.argv:
+    print(markdown_table(), end="")

@@ -1,0 +1,328 @@
+"""Struct-VRNN: the keypoint autoencoder and the keypoint dynamics model in one `keras.Model`.
+
+Data flow of a training step (`train_step`):
+  frames [B, T, H, W, 3] in [-0.5, 0.5]
+    -> keypoint_detector (per frame)        -> keypoints [B, T, K, 3], heatmaps [B, T, S, S, K]
+    -> keypoint_renderer + image_reconstructor (with the first frame's appearance and maps)
+                                            -> reconstruction [B, T, H, W, 3]   (image loss)
+    -> stop_gradient(keypoints) -> dynamics (VRNN, best of many, scheduled sampling)
+                                            -> decoded keypoints [B, T, K, 3]   (keypoint loss)
+                                               kl [B, T]                         (KL loss)
+The stop-gradient keeps dynamics errors out of the vision nets (paper footnote 2).
+The step counter is `optimizer.iterations`; it drives KL annealing, scheduled sampling and the
+optional warm-ups, so a restored optimizer resumes every schedule where it stopped.
+"""
+
+import keras
+import tensorflow as tf
+
+from video_structure import config as config_lib
+from video_structure import dynamics as dynamics_lib
+from video_structure import losses
+from video_structure import ops
+from video_structure import vision
+
+LOSS_NAMES = ("image", "keypoint", "kl", "separation", "sparsity", "weight_decay")
+
+
+@keras.saving.register_keras_serializable(package="video_structure")
+class StructVRNN(keras.Model):
+  """Struct-VRNN (and Struct-RNN with `config.dynamics == "rnn"`)."""
+
+  def __init__(self, config, **kwargs):
+    # The model itself runs in float32 (no autocast of its inputs); its conv layers follow the
+    # global policy, which is `mixed_bfloat16` when `config.mixed_precision` is set.
+    kwargs.setdefault("dtype", "float32")
+    super().__init__(**kwargs)
+    if isinstance(config, dict):
+      config = config_lib.Config.from_dict(config)
+    self.config = config.validate()
+    cfg = self.config
+    self.keypoint_detector = vision.KeypointDetector(
+        cfg.num_keypoints, cfg.image_size, cfg.heatmap_size, cfg.initial_filters,
+        cfg.layers_per_scale, cfg.weight_decay, cfg.heatmap_bias_init, name="keypoint_detector")
+    self.appearance_encoder = vision.ImageEncoder(
+        cfg.image_size, cfg.heatmap_size, cfg.initial_filters, cfg.layers_per_scale,
+        cfg.weight_decay, name="appearance_encoder")
+    self.keypoint_renderer = vision.KeypointRenderer(cfg.heatmap_size, cfg.keypoint_width,
+                                                     name="keypoint_renderer")
+    self.image_reconstructor = vision.ImageReconstructor(
+        cfg.image_size, cfg.heatmap_size, 3, self.appearance_encoder.output_filters,
+        cfg.layers_per_scale, cfg.weight_decay, name="image_reconstructor")
+    self.dynamics = dynamics_lib.KeypointVRNN(
+        cfg.num_keypoints, cfg.rnn_units, cfg.latent_size, cfg.prior_net_size,
+        cfg.posterior_net_size, cfg.decoder_net_size, cfg.action_size,
+        deterministic=cfg.dynamics == "rnn", seed=cfg.seed, name="dynamics")
+    self.loss_trackers = {name: keras.metrics.Mean(name=f"{name}_loss") for name in LOSS_NAMES}
+    self.loss_trackers["total"] = keras.metrics.Mean(name="loss")
+
+  def get_config(self):
+    return {"config": self.config.to_dict(), "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
+
+  def build(self, input_shape=None):
+    """Creates every weight by running the model once on a zero window of the configured
+    size (the sub-layers create their weights on their first call); the input shape is
+    taken from the config, so this also serves `keras.models.load_model`."""
+    if self.built:
+      return
+    self.built = True  # Set first: the call below must not recurse into build.
+    cfg = self.config
+    inputs = {"image": tf.zeros([1, cfg.sequence_length, cfg.image_size, cfg.image_size, 3])}
+    if cfg.action_size:
+      inputs["actions"] = tf.zeros([1, cfg.sequence_length, cfg.action_size])
+    self.call(inputs)
+
+  @property
+  def metrics(self):
+    return list(self.loss_trackers.values())
+
+  # Vision. ----------------------------------------------------------------------------------
+
+  def detect(self, frames):
+    """Detects keypoints in every frame.
+
+    Args:
+      frames: `[B, T, H, W, 3]` float32 in [-0.5, 0.5].
+
+    Returns:
+      keypoints `[B, T, K, 3]` float32 and raw heatmaps `[B, T, S, S, K]` float32.
+    """
+    batch_size = tf.shape(frames)[0]
+    keypoints, heatmaps = self.keypoint_detector(ops.fold_time(frames))
+    return ops.unfold_time(keypoints, batch_size), ops.unfold_time(heatmaps, batch_size)
+
+  def reconstruct(self, keypoints, first_frame, first_frame_keypoints, keypoint_width=None):
+    """Renders frames from keypoints and the first frame.
+
+    Args:
+      keypoints: `[B, T, K, 3]` keypoints of the frames to render.
+      first_frame: `[B, H, W, 3]` float32 in [-0.5, 0.5] (appearance and skip connection).
+      first_frame_keypoints: `[B, K, 3]` keypoints detected in the first frame.
+      keypoint_width: optional blob width (heatmap pixels) overriding the configured one.
+
+    Returns:
+      `[B, T, H, W, 3]` float32 frames.
+    """
+    batch_size = tf.shape(keypoints)[0]
+    num_frames = tf.shape(keypoints)[1]
+    appearance = self.appearance_encoder(first_frame)  # once per sequence: [B, S, S, F]
+    first_maps = self.keypoint_renderer(first_frame_keypoints, keypoint_width)  # [B, S, S, K]
+    maps = self.keypoint_renderer(ops.fold_time(keypoints), keypoint_width)  # [B*T, S, S, K]
+    repeat = lambda tensor: tf.repeat(tensor, num_frames, axis=0)  # row b*T + t <- b
+    frames = self.image_reconstructor(maps, repeat(appearance), repeat(first_maps),
+                                      repeat(first_frame))
+    return ops.unfold_time(frames, batch_size)
+
+  def call(self, inputs, training=False):
+    """Autoencodes the frames and runs the dynamics teacher-forced over them.
+
+    Args:
+      inputs: `[B, T, H, W, 3]` frames in [-0.5, 0.5], or a dict with `image` (and `actions`).
+
+    Returns:
+      dict with `keypoints` `[B, T, K, 3]`, `reconstruction` `[B, T, H, W, 3]` and
+      `decoded_keypoints` `[B, T, K, 3]` (the dynamics' one-step decodings).
+    """
+    frames, actions = self._unpack(inputs)
+    keypoints, _ = self.detect(frames)
+    reconstruction = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
+    rollout = self.dynamics.rollout(tf.stop_gradient(keypoints), tf.shape(frames)[1],
+                                    actions=actions, feed_decoded_probability_observed=0.0)
+    return {"keypoints": keypoints, "reconstruction": reconstruction,
+            "decoded_keypoints": rollout["keypoints"]}
+
+  def _unpack(self, inputs):
+    if isinstance(inputs, dict):
+      if "image" not in inputs:
+        raise ValueError(f"StructVRNN: input dict needs an 'image' entry, got {list(inputs)}.")
+      frames, actions = inputs["image"], inputs.get("actions")
+    else:
+      frames, actions = inputs, None
+    frames = tf.convert_to_tensor(frames)
+    if not frames.dtype.is_floating:
+      raise ValueError(f"StructVRNN: frames must be float32 in [-0.5, 0.5] (uint8 / 255 - 0.5), "
+                       f"got dtype {frames.dtype.name}; see data.make_windows_dataset.")
+    if frames.shape.rank != 5 or frames.shape[-1] != 3:
+      raise ValueError(f"StructVRNN: frames must have shape [B, T, H, W, 3], got {frames.shape}.")
+    frames = tf.cast(frames, tf.float32)  # Keras autocasts model inputs under mixed precision.
+    size = self.config.image_size
+    if frames.shape[2] not in (None, size) or frames.shape[3] not in (None, size):
+      raise ValueError(f"StructVRNN: this model takes {size}x{size} frames, got "
+                       f"{frames.shape[2]}x{frames.shape[3]}.")
+    if actions is not None:
+      actions = tf.cast(actions, tf.float32)
+    return frames, actions
+
+  # Training. --------------------------------------------------------------------------------
+
+  def schedules(self, step):
+    """The values of every step-dependent hyperparameter at training step `step`."""
+    cfg = self.config
+    return {
+        "kl_weight": losses.linear_ramp(step, cfg.kl_anneal_steps, cfg.kl_beta),
+        "feed_decoded_observed": losses.linear_ramp(
+            step, cfg.scheduled_sampling_ramp_steps, cfg.scheduled_sampling_observed),
+        "feed_decoded_predicted": losses.linear_ramp(
+            step, cfg.scheduled_sampling_ramp_steps, cfg.scheduled_sampling_predicted),
+        "keypoint_width": losses.linear_ramp(
+            step, cfg.keypoint_width_anneal_steps, cfg.keypoint_width, cfg.keypoint_width_start),
+        "sparsity_weight": losses.linear_ramp(
+            step, cfg.sparsity_warmup_steps, cfg.sparsity_weight),
+    }
+
+  def compute_losses(self, frames, actions=None, training=True):
+    """Runs the model on a training window and returns every (weighted) loss term.
+
+    Args:
+      frames: `[B, T_obs + T_pred, H, W, 3]` float32 in [-0.5, 0.5].
+      actions: optional `[B, T, A]`.
+      training: True: best of many and scheduled sampling; False: sample 0, decoded feed.
+
+    Returns:
+      (dict of scalar losses keyed by LOSS_NAMES plus `total`, dict of tensors for summaries)
+    """
+    cfg = self.config
+    schedule = self.schedules(self.optimizer.iterations if self.optimizer else 0)
+    num_observed = cfg.observed_steps
+    keypoints, heatmaps = self.detect(frames)
+    reconstruction = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0],
+                                      schedule["keypoint_width"])
+    detected = tf.stop_gradient(keypoints)  # No dynamics error reaches the vision nets.
+    if training:
+      rollout = self.dynamics.rollout(
+          detected, num_observed, actions=actions, num_samples=cfg.num_samples,
+          select_best=True,
+          feed_decoded_probability_observed=schedule["feed_decoded_observed"],
+          feed_decoded_probability_predicted=schedule["feed_decoded_predicted"])
+    else:
+      rollout = self.dynamics.rollout(
+          detected, num_observed, actions=actions, num_samples=1, select_best=False,
+          feed_decoded_probability_observed=1.0, feed_decoded_probability_predicted=1.0)
+    loss_terms = {
+        "image": losses.image_loss(reconstruction, frames),
+        "keypoint": losses.keypoint_prediction_loss(rollout["keypoints"], detected),
+        "kl": schedule["kl_weight"] * losses.kl_loss(rollout["kl"], num_observed),
+        "separation": cfg.separation_weight * losses.temporal_separation_loss(
+            keypoints[:, :num_observed], cfg.separation_sigma),
+        "sparsity": schedule["sparsity_weight"] * losses.sparsity_loss(heatmaps),
+        "weight_decay": tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+                        if self.losses else tf.constant(0.0),
+    }
+    loss_terms["total"] = tf.add_n(list(loss_terms.values()))
+    outputs = {"keypoints": keypoints, "reconstruction": reconstruction,
+               "decoded_keypoints": rollout["keypoints"], "schedule": schedule}
+    return loss_terms, outputs
+
+  def _update_trackers(self, loss_terms):
+    for name, value in loss_terms.items():
+      self.loss_trackers[name].update_state(value)
+    return {tracker.name: tracker.result() for tracker in self.loss_trackers.values()}
+
+  def train_step(self, data):
+    frames, actions = self._unpack(keras.utils.unpack_x_y_sample_weight(data)[0])
+    with tf.GradientTape() as tape:
+      loss_terms, _ = self.compute_losses(frames, actions, training=True)
+    variables = self.trainable_variables
+    gradients = tape.gradient(loss_terms["total"], variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    return self._update_trackers(loss_terms)
+
+  def test_step(self, data):
+    frames, actions = self._unpack(keras.utils.unpack_x_y_sample_weight(data)[0])
+    loss_terms, _ = self.compute_losses(frames, actions, training=False)
+    return self._update_trackers(loss_terms)
+
+  # Inference. -------------------------------------------------------------------------------
+
+  def predict_from_keypoints(self, observed_keypoints, first_frame, num_predicted,
+                             num_samples=1, actions=None, first_frame_keypoints=None,
+                             decode_frames=True, seed=None):
+    """Observes keypoints for n steps and samples m future steps, s times.
+
+    This is also the counterfactual entry point (paper Fig. 6): pass edited keypoints.
+
+    Args:
+      observed_keypoints: `[B, n, K, 3]` keypoints of the observed steps.
+      first_frame: `[B, H, W, 3]` float32 in [-0.5, 0.5]: the first observed frame.
+      num_predicted: m >= 0 future steps (any number, int or scalar tensor).
+      num_samples: s independent stochastic rollouts per example.
+      actions: optional `[B, n + m, A]` for an action-conditional model.
+      first_frame_keypoints: `[B, K, 3]` keypoints of the first frame for the reconstructor;
+        default: detected in `first_frame`.
+      decode_frames: also render the predicted keypoints into frames.
+      seed: optional int32 `[2]`: makes the samples reproducible (see KeypointVRNN.rollout).
+
+    Returns:
+      dict with `keypoints` `[s, B, n + m, K, 3]` (the dynamics' decodings: observed steps are
+      reconstructions through the posterior, later steps are predictions) and, if
+      `decode_frames`, `frames` `[s, B, n + m, H, W, 3]` float32.
+    """
+    observed_keypoints = tf.convert_to_tensor(observed_keypoints, tf.float32)
+    first_frame = tf.convert_to_tensor(first_frame, tf.float32)
+    batch_size = tf.shape(observed_keypoints)[0]
+    num_observed = tf.shape(observed_keypoints)[1]
+    if first_frame_keypoints is None:
+      first_frame_keypoints = self.keypoint_detector(first_frame)[0]
+    tile = lambda tensor: tf.tile(tensor, tf.concat(
+        [[num_samples], tf.ones([tf.rank(tensor) - 1], tf.int32)], 0))
+    tiled_actions = None if actions is None else tile(tf.cast(actions, tf.float32))
+    rollout = self.dynamics.rollout(tile(observed_keypoints), num_observed, num_predicted,
+                                    actions=tiled_actions, num_samples=1, select_best=False,
+                                    seed=seed)
+    keypoints = rollout["keypoints"]  # [s*B, n+m, K, 3], sample-major
+    result = {"keypoints": tf.reshape(keypoints, tf.concat(
+        [[num_samples, batch_size], tf.shape(keypoints)[1:]], 0))}
+    if decode_frames:
+      frames = self.reconstruct(keypoints, tile(first_frame), tile(first_frame_keypoints))
+      result["frames"] = tf.reshape(frames, tf.concat(
+          [[num_samples, batch_size], tf.shape(frames)[1:]], 0))
+    return result
+
+  def predict_future(self, observed_frames, num_predicted, num_samples=1, actions=None,
+                     decode_frames=True, seed=None):
+    """Observes n frames and samples m future steps, s times.
+
+    Args:
+      observed_frames: `[B, n, H, W, 3]` float32 in [-0.5, 0.5].
+      num_predicted, num_samples, actions, decode_frames, seed: see
+        `predict_from_keypoints`.
+
+    Returns:
+      dict with `observed_keypoints` `[B, n, K, 3]` (detected), `keypoints`
+      `[s, B, n + m, K, 3]` and optionally `frames` `[s, B, n + m, H, W, 3]`.
+    """
+    observed_frames, _ = self._unpack(observed_frames)
+    detected, _ = self.detect(observed_frames)
+    result = self.predict_from_keypoints(detected, observed_frames[:, 0], num_predicted,
+                                         num_samples, actions, detected[:, 0], decode_frames,
+                                         seed)
+    result["observed_keypoints"] = detected
+    return result
+
+
+def build_model(config):
+  """Creates a StructVRNN, builds its weights on a dummy window and compiles it with Adam.
+
+  The learning rate halves every `learning_rate_decay_steps` (staircase) and every gradient
+  tensor is clipped to norm `clipnorm` (Keras' per-tensor `clipnorm`).
+  """
+  if config.mixed_precision:
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+  else:
+    keras.mixed_precision.set_global_policy("float32")
+  keras.utils.set_random_seed(config.seed)
+  model = StructVRNN(config)
+  model.build()
+  learning_rate = keras.optimizers.schedules.ExponentialDecay(
+      config.learning_rate, config.learning_rate_decay_steps, 0.5, staircase=True)
+  model.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999,
+                                                clipnorm=config.clipnorm),
+                jit_compile=False)  # XLA is 2-2.5x slower on this CPU (measured).
+  # Creating the optimizer's slots here, not inside the first traced train step, saves a
+  # second trace of the whole step.
+  model.optimizer.build(model.trainable_variables)
+  return model
