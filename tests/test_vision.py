@@ -192,9 +192,21 @@ def test_hidden_convs_have_he_uniform_l2_and_zero_bias():
 
 def test_heatmap_head_has_glorot_init_and_no_regulariser():
   head = vision.KeypointDetector(3, image_size=32, initial_filters=4).heatmap_head
-  assert isinstance(head.kernel_initializer, keras.initializers.GlorotUniform)
+  # Glorot uniform is VarianceScaling(scale=1, mode="fan_avg", distribution="uniform").
+  init = head.kernel_initializer
+  assert isinstance(init, keras.initializers.VarianceScaling)
+  assert (init.scale, init.mode, init.distribution) == (1.0, "fan_avg", "uniform")
   assert head.kernel_regularizer is None
   assert head.kernel_size == (1, 1)
+
+
+@pytest.mark.parametrize("gain", [1.0, 10.0])
+def test_heatmap_init_gain_scales_the_kernel_std(gain):
+  detector = vision.KeypointDetector(3, image_size=32, initial_filters=64, heatmap_init_gain=gain)
+  detector(tf.zeros([1, 32, 32, 3]))
+  fan_in, fan_out = 128, 3  # 1x1 head on 2 * 64 encoder filters.
+  expected_std = gain * np.sqrt(2.0 / (fan_in + fan_out))
+  assert np.std(detector.heatmap_head.kernel.numpy()) == pytest.approx(expected_std, rel=0.15)
 
 
 def test_reconstructor_output_head_is_linear_1x1():

@@ -44,6 +44,14 @@ class Config:
                                        "which a keypoint feels an object).")
   keypoint_width_anneal_steps: int = _field(0, "Steps over which the blob width is annealed.")
   heatmap_bias_init: float = _field(0.0, "Initial bias of the softplus heatmap head.")
+  heatmap_init_gain: float = _field(1.0, "Multiplier on the std of the heatmap head's Glorot "
+                                    "kernel init. With a negative bias, a gain > 1 makes the "
+                                    "initial maps peaky (softplus ~ exp), so keypoints start on "
+                                    "salient image features instead of the image centre.")
+  presence_warmup_steps: int = _field(0, "Steps over which the renderer blends from ignoring mu "
+                                      "(every blob at full strength) to using it: "
+                                      "mu' = 1 - w (1 - mu), w rising 0 -> 1. Keeps keypoints "
+                                      "from being switched off before they find an object.")
   weight_decay: float = _field(1e-4, "L2 on conv kernels.")
   # Vision losses.
   sparsity_weight: float = _field(0.1, "lambda_sparse: L1 on the keypoint scales mu.")
@@ -106,12 +114,13 @@ class Config:
     non_negative = ["predicted_steps", "layers_per_scale", "weight_decay", "sparsity_weight",
                     "sparsity_warmup_steps", "separation_weight", "kl_beta", "kl_anneal_steps",
                     "scheduled_sampling_ramp_steps", "action_size", "keypoint_width_anneal_steps",
+                    "presence_warmup_steps",
                     "num_eval_sequences"]
     for name in non_negative:
       if getattr(self, name) < 0:
         raise ValueError(f"config: `{name}` must be >= 0, got {getattr(self, name)!r}.")
     for name in ["keypoint_width", "keypoint_width_start", "separation_sigma", "learning_rate",
-                 "clipnorm"]:
+                 "clipnorm", "heatmap_init_gain"]:
       if not getattr(self, name) > 0:
         raise ValueError(f"config: `{name}` must be > 0, got {getattr(self, name)!r}.")
     for name in ["scheduled_sampling_observed", "scheduled_sampling_predicted"]:

@@ -40,7 +40,8 @@ class StructVRNN(keras.Model):
     cfg = self.config
     self.keypoint_detector = vision.KeypointDetector(
         cfg.num_keypoints, cfg.image_size, cfg.heatmap_size, cfg.initial_filters,
-        cfg.layers_per_scale, cfg.weight_decay, cfg.heatmap_bias_init, name="keypoint_detector")
+        cfg.layers_per_scale, cfg.weight_decay, cfg.heatmap_bias_init, cfg.heatmap_init_gain,
+        name="keypoint_detector")
     self.appearance_encoder = vision.ImageEncoder(
         cfg.image_size, cfg.heatmap_size, cfg.initial_filters, cfg.layers_per_scale,
         cfg.weight_decay, name="appearance_encoder")
@@ -95,7 +96,8 @@ class StructVRNN(keras.Model):
     keypoints, heatmaps = self.keypoint_detector(ops.fold_time(frames))
     return ops.unfold_time(keypoints, batch_size), ops.unfold_time(heatmaps, batch_size)
 
-  def reconstruct(self, keypoints, first_frame, first_frame_keypoints, keypoint_width=None):
+  def reconstruct(self, keypoints, first_frame, first_frame_keypoints, keypoint_width=None,
+                  presence_weight=None):
     """Renders frames from keypoints and the first frame.
 
     Args:
@@ -103,12 +105,18 @@ class StructVRNN(keras.Model):
       first_frame: `[B, H, W, 3]` float32 in [-0.5, 0.5] (appearance and skip connection).
       first_frame_keypoints: `[B, K, 3]` keypoints detected in the first frame.
       keypoint_width: optional blob width (heatmap pixels) overriding the configured one.
+      presence_weight: optional w in [0, 1]: blobs are drawn with mu' = 1 - w (1 - mu), so
+        w = 0 ignores mu (the presence warm-up of the CPU preset); None means 1.
 
     Returns:
       `[B, T, H, W, 3]` float32 frames.
     """
     batch_size = tf.shape(keypoints)[0]
     num_frames = tf.shape(keypoints)[1]
+    if presence_weight is not None:
+      blend = lambda kp: tf.concat(
+          [kp[..., :2], 1.0 - presence_weight * (1.0 - kp[..., 2:])], axis=-1)
+      keypoints, first_frame_keypoints = blend(keypoints), blend(first_frame_keypoints)
     appearance = self.appearance_encoder(first_frame)  # once per sequence: [B, S, S, F]
     first_maps = self.keypoint_renderer(first_frame_keypoints, keypoint_width)  # [B, S, S, K]
     maps = self.keypoint_renderer(ops.fold_time(keypoints), keypoint_width)  # [B*T, S, S, K]
@@ -172,6 +180,7 @@ class StructVRNN(keras.Model):
             step, cfg.keypoint_width_anneal_steps, cfg.keypoint_width, cfg.keypoint_width_start),
         "sparsity_weight": losses.linear_ramp(
             step, cfg.sparsity_warmup_steps, cfg.sparsity_weight),
+        "presence_weight": losses.linear_ramp(step, cfg.presence_warmup_steps, 1.0),
     }
 
   def compute_losses(self, frames, actions=None, training=True):
@@ -190,7 +199,7 @@ class StructVRNN(keras.Model):
     num_observed = cfg.observed_steps
     keypoints, heatmaps = self.detect(frames)
     reconstruction = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0],
-                                      schedule["keypoint_width"])
+                                      schedule["keypoint_width"], schedule["presence_weight"])
     detected = tf.stop_gradient(keypoints)  # No dynamics error reaches the vision nets.
     if training:
       rollout = self.dynamics.rollout(

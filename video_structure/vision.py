@@ -103,7 +103,8 @@ class KeypointDetector(keras.layers.Layer):
   """
 
   def __init__(self, num_keypoints, image_size=64, heatmap_size=16, initial_filters=32,
-               layers_per_scale=1, weight_decay=1e-4, heatmap_bias_init=0.0, **kwargs):
+               layers_per_scale=1, weight_decay=1e-4, heatmap_bias_init=0.0,
+               heatmap_init_gain=1.0, **kwargs):
     super().__init__(**kwargs)
     _check_positive_int("num_keypoints", num_keypoints, self.name)
     self.num_keypoints = num_keypoints
@@ -113,13 +114,16 @@ class KeypointDetector(keras.layers.Layer):
     self.layers_per_scale = layers_per_scale
     self.weight_decay = weight_decay
     self.heatmap_bias_init = heatmap_bias_init
+    self.heatmap_init_gain = heatmap_init_gain
     self.encoder = ImageEncoder(image_size, heatmap_size, initial_filters, layers_per_scale,
                                 weight_decay, name="encoder")
     # The head runs in float32 so that the softplus maps and the expectation stay exact under
     # mixed precision.
     self.heatmap_head = keras.layers.Conv2D(
         num_keypoints, 1, padding="same", activation="softplus",
-        kernel_initializer="glorot_uniform",
+        # Glorot uniform is VarianceScaling(1, fan_avg, uniform); the gain scales its std.
+        kernel_initializer=keras.initializers.VarianceScaling(
+            heatmap_init_gain ** 2, "fan_avg", "uniform"),
         bias_initializer=keras.initializers.Constant(heatmap_bias_init),
         dtype="float32", name="heatmap_head")
 
@@ -134,7 +138,8 @@ class KeypointDetector(keras.layers.Layer):
     config.update(num_keypoints=self.num_keypoints, image_size=self.image_size,
                   heatmap_size=self.heatmap_size, initial_filters=self.initial_filters,
                   layers_per_scale=self.layers_per_scale, weight_decay=self.weight_decay,
-                  heatmap_bias_init=self.heatmap_bias_init)
+                  heatmap_bias_init=self.heatmap_bias_init,
+                  heatmap_init_gain=self.heatmap_init_gain)
     return config
 
 
