@@ -42,6 +42,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
   args = parse_args(argv)
+  import warnings
+  # Keras warns that `shuffle` is ignored for tf.data input; our pipeline shuffles itself.
+  warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
   import numpy as np
   import tensorflow as tf
 
