@@ -113,13 +113,10 @@ class StructVRNN(keras.Model):
     """
     batch_size = tf.shape(keypoints)[0]
     num_frames = tf.shape(keypoints)[1]
-    if presence_weight is not None:
-      blend = lambda kp: tf.concat(
-          [kp[..., :2], 1.0 - presence_weight * (1.0 - kp[..., 2:])], axis=-1)
-      keypoints, first_frame_keypoints = blend(keypoints), blend(first_frame_keypoints)
     appearance = self.appearance_encoder(first_frame)  # once per sequence: [B, S, S, F]
-    first_maps = self.keypoint_renderer(first_frame_keypoints, keypoint_width)  # [B, S, S, K]
-    maps = self.keypoint_renderer(ops.fold_time(keypoints), keypoint_width)  # [B*T, S, S, K]
+    render = lambda kp: self.keypoint_renderer(kp, keypoint_width, presence_weight)
+    first_maps = render(first_frame_keypoints)  # [B, S, S, K]
+    maps = render(ops.fold_time(keypoints))  # [B*T, S, S, K]
     repeat = lambda tensor: tf.repeat(tensor, num_frames, axis=0)  # row b*T + t <- b
     frames = self.image_reconstructor(maps, repeat(appearance), repeat(first_maps),
                                       repeat(first_frame))

@@ -159,9 +159,16 @@ class KeypointRenderer(keras.layers.Layer):
     self.heatmap_size = heatmap_size
     self.keypoint_width = keypoint_width
 
-  def call(self, keypoints, keypoint_width=None):
-    """`[B, K, 3]` -> `[B, S, S, K]` float32."""
+  def call(self, keypoints, keypoint_width=None, presence_weight=None):
+    """`[B, K, 3]` -> `[B, S, S, K]` float32.
+
+    `presence_weight` w in [0, 1] draws each blob with mu' = 1 - w (1 - mu): w = 0 ignores mu
+    (the presence warm-up of the CPU presets); None means 1 (the paper's renderer).
+    """
     width = self.keypoint_width if keypoint_width is None else keypoint_width
+    if presence_weight is not None:
+      keypoints = tf.concat(
+          [keypoints[..., :2], 1.0 - presence_weight * (1.0 - keypoints[..., 2:])], axis=-1)
     return ops.keypoints_to_maps(keypoints, width / self.heatmap_size, self.heatmap_size)
 
   def get_config(self):
