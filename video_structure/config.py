@@ -30,9 +30,18 @@ class Config:
   dataset: str = _field("basketball", "Dataset name (a TFDS builder in datasets/).")
   dataset_config: str = _field("cpu", "Size of the generated dataset: the builder config "
                                "(`tiny`, `cpu`, `paper`).")
+  dataset_path: str = _field("", "Folder of videos or .npz files (dataset `video_folder` "
+                             "only; `train.py --dataset path/to/folder` sets it).")
   image_size: int = _field(64, "Frame height and width in pixels.")
   observed_steps: int = _field(8, "T: observed frames per training window.")
   predicted_steps: int = _field(8, "Delta T: predicted frames per training window.")
+  # Model variant (paper Sec. 5: Struct-VRNN and its baselines share every code path).
+  representation: str = _field("keypoints", "`keypoints` (Struct-VRNN: Gaussian-blob "
+                               "bottleneck) or `features` (CNN-VRNN: an unstructured vector of "
+                               "3K features per frame, no keypoint bottleneck).")
+  supervised_weight: float = _field(0.0, "Weight of the supervised baseline's loss tying the "
+                                    "first (x, y) entries of the representation to the "
+                                    "ground-truth object positions (0: unsupervised).")
   # Vision.
   num_keypoints: int = _field(12, "K: number of keypoints (maximum number of objects/parts).")
   heatmap_size: int = _field(16, "Side of the keypoint heatmaps (the detector's output).")
@@ -127,6 +136,12 @@ class Config:
       if not 0.0 <= getattr(self, name) <= 1.0:
         raise ValueError(f"config: `{name}` is a probability in [0, 1], got "
                          f"{getattr(self, name)!r}.")
+    if self.representation not in ("keypoints", "features"):
+      raise ValueError(f"config: `representation` must be 'keypoints' or 'features', got "
+                       f"{self.representation!r}.")
+    if self.supervised_weight < 0:
+      raise ValueError(f"config: `supervised_weight` must be >= 0, got "
+                       f"{self.supervised_weight!r}.")
     if self.dynamics not in ("vrnn", "rnn"):
       raise ValueError(f"config: `dynamics` must be 'vrnn' or 'rnn', got {self.dynamics!r}.")
     size = self.image_size
@@ -174,9 +189,12 @@ class Config:
 # Table S1 (paper). The per-dataset differences to the dataclass defaults, which are Basketball's.
 PAPER_PRESETS = {
     "basketball": dict(dataset_config="paper"),
-    "human36m": dict(num_keypoints=48, sparsity_weight=0.01, separation_weight=0.02,
+    "human36m": dict(dataset_config="paper", num_keypoints=48, sparsity_weight=0.01, separation_weight=0.02,
                      separation_sigma=0.002, prior_net_size=4, layers_per_scale=2),
-    "dmcs": dict(num_keypoints=64, sparsity_weight=5.0, latent_size=128, kl_beta=0.003),
+    "dmcs": dict(dataset_config="paper", num_keypoints=64, sparsity_weight=5.0, latent_size=128, kl_beta=0.003,
+                 action_size=6),  # Actions zero-padded to the largest task (6 values).
+    # A user's own videos: the paper's Basketball settings as a generic starting point.
+    "video_folder": dict(dataset_config="default"),
 }
 
 # CPU presets: changes on top of the paper preset, each measured (docs/cpu_preset.md).
@@ -211,8 +229,42 @@ CPU_PRESETS = {
         image_summary_every_steps=250,
     ),
 }
+# The other datasets start from Basketball's CPU compute budget and recipe (not tuned per
+# dataset; docs/cpu_preset.md) and keep their own Table S1 loss settings.
+_CPU_COMPUTE = {key: value for key, value in CPU_PRESETS["basketball"].items()
+                if key not in ("dataset_config", "separation_weight")}
+CPU_PRESETS["human36m"] = dict(_CPU_COMPUTE, dataset_config="cpu", layers_per_scale=1,
+                               keypoint_width=1.0)
+CPU_PRESETS["dmcs"] = dict(_CPU_COMPUTE, dataset_config="cpu")
+CPU_PRESETS["video_folder"] = dict(_CPU_COMPUTE, dataset_config="default",
+                                   separation_weight=1.0)
 
 PRESETS = ("paper", "cpu")
+
+# Model variants of the paper's comparisons (Sec. 5, Figs. 3-5, S1-S3): overrides applied on
+# top of a preset by `train.py --model NAME`; one model class serves all of them.
+MODEL_VARIANTS = {
+    "struct_vrnn": dict(),
+    # Without best-of-many: one sample per step in training (the plain VRNN objective).
+    "struct_vrnn_no_bom": dict(num_samples=1),
+    # Deterministic dynamics (no latent, no KL); best-of-many is meaningless without samples.
+    "struct_rnn": dict(dynamics="rnn", num_samples=1),
+    # Unstructured baseline: the same VRNN over a 3K-element CNN feature vector.
+    "cnn_vrnn": dict(representation="features"),
+    # Supervised baselines: the representation's first (x, y) entries tied to the objects.
+    "struct_vrnn_supervised": dict(supervised_weight=1.0),
+    "cnn_vrnn_supervised": dict(representation="features", supervised_weight=1.0),
+    # Ablations of the vision losses.
+    "struct_vrnn_no_separation": dict(separation_weight=0.0),
+    "struct_vrnn_no_sparsity": dict(sparsity_weight=0.0),
+}
+
+
+def variant_overrides(name):
+  """The config overrides of model variant `name` (a key of MODEL_VARIANTS)."""
+  if name not in MODEL_VARIANTS:
+    raise ValueError(f"Unknown model variant {name!r}; known: {sorted(MODEL_VARIANTS)}.")
+  return dict(MODEL_VARIANTS[name])
 
 
 def get_config(dataset="basketball", preset="cpu", **overrides):

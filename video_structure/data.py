@@ -27,6 +27,17 @@ KNOWN_BASKETBALL_CONFIGS = tuple(c.name for c in basketball_builder.PREDEFINED_C
 # uint8, so the default costs ~100 MB of RAM.
 DEFAULT_SHUFFLE_BUFFER = 512
 
+# How a multi-worker run (tf.distribute) splits the windows between workers:
+#   "data": every worker runs the whole (seeded, deterministic) pipeline and keeps its own slice
+#     of each global batch (tf.data auto-shard policy DATA): the global batches are exactly those
+#     of one device; each worker decodes all sequences (cheap for Basketball).
+#   "sequences": worker i reads only sequences i, i + W, i + 2W, ... (explicit shard, auto-shard
+#     OFF) and draws its windows from them: less decoding per worker, other batches than one
+#     device.
+# Either way the workers' windows are disjoint: together they consume one stream of windows
+# (one window per sequence per epoch), as one device would.
+SHARD_POLICIES = ("data", "sequences")
+
 
 # ----------------------------------------------------------------------------------------
 # Basketball (TFDS)
@@ -209,17 +220,24 @@ def _to_model_input(batch: dict) -> dict:
   return batch
 
 
+# Per-frame features that windows keep (cut at the same offsets as the frames); anything else
+# in a sequence (labels, names) is per-sequence and dropped here.
+WINDOW_KEYS = ("image", "true_object_pos", "actions", "reward")
+
+
 def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
                          batch_size: int = 32, training: bool = True,
                          seed: Optional[int] = None, cache: Union[bool, str] = False,
                          drop_remainder: bool = True,
                          shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
-                         name: str = "dataset") -> tf.data.Dataset:
+                         name: str = "dataset", num_workers: int = 1, worker_index: int = 0,
+                         shard_policy: str = "data") -> tf.data.Dataset:
   """Batches of fixed-length windows cut from a sequence dataset.
 
   Args:
     dataset: sequence dataset of {"image": uint8 [T, H, W, 3],
-      "true_object_pos": float32 [T, N, 2] (optional)}.
+      "true_object_pos": float32 [T, N, 2] (optional), "actions": float32 [T, A] (optional),
+      "reward": float32 [T] (optional)}; other (per-sequence) features are dropped.
     window_length: frames per window (L).
     batch_size: windows per batch (B).
     training: True: repeat forever, one window at a uniformly random offset per
@@ -233,11 +251,28 @@ def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
       training=False and True, the last len % B windows are not seen.
     shuffle_buffer: windows held in the training shuffle buffer.
     name: how errors refer to `dataset`.
+    num_workers, worker_index: the worker processes of a multi-worker run and this one's index
+      (`distribute.num_workers` / the TF_CONFIG task index); 1, 0 on one machine.
+    shard_policy: how workers split the windows, one of SHARD_POLICIES (see there). `batch_size`
+      stays the global batch: tf.distribute gives each replica batch_size / replicas windows.
 
   Returns:
     tf.data.Dataset of {"image": float32 [B, L, H, W, 3] in [-0.5, 0.5],
     "true_object_pos": float32 [B, L, N, 2]} (the latter only if the input has it).
   """
+  if shard_policy not in SHARD_POLICIES:
+    raise ValueError(f"shard_policy must be one of {SHARD_POLICIES}, got {shard_policy!r}.")
+  if not isinstance(num_workers, (int, np.integer)) or num_workers < 1:
+    raise ValueError(f"num_workers must be a positive int, got {num_workers!r}.")
+  if not isinstance(worker_index, (int, np.integer)) or not 0 <= worker_index < num_workers:
+    raise ValueError(f"worker_index must be an int in [0, {num_workers}), got {worker_index!r}.")
+  if num_workers > 1 and shard_policy == "data" and training and seed is None:
+    raise ValueError(
+        f"Dataset {name!r}: shard_policy 'data' with {num_workers} workers needs a seed, so "
+        f"that every worker draws the same windows and keeps its own slice of them.")
+  if num_workers > 1 and shard_policy == "sequences":
+    dataset = dataset.shard(num_workers, worker_index)
+    name = f"{name} (worker {worker_index} of {num_workers})"
   validate_example_spec(dataset, window_length, name)
   if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
     raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
@@ -245,7 +280,7 @@ def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
     raise ValueError(f"shuffle_buffer must be a positive int, got {shuffle_buffer!r}.")
   window_specs = {
       key: tf.TensorShape([window_length]).concatenate(spec.shape[1:])
-      for key, spec in dataset.element_spec.items() if key in ("image", "true_object_pos")}
+      for key, spec in dataset.element_spec.items() if key in WINDOW_KEYS}
   dataset = dataset.map(lambda element: {key: element[key] for key in window_specs})
   if cache:
     dataset = dataset.cache(cache if isinstance(cache, str) else "")
@@ -268,7 +303,10 @@ def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
     # The random stream is zipped after repeat(), so every epoch draws new offsets.
     windows = tf.data.Dataset.zip((tf.data.Dataset.random(seed=seed), dataset.repeat()))
     windows = windows.map(random_window, num_parallel_calls=tf.data.AUTOTUNE)
-    windows = windows.shuffle(shuffle_buffer, seed=seed)
+    # The same order on every iteration of this dataset object: under a tf.distribute strategy
+    # Keras 3 takes a first batch from a throwaway iterator before training, and the training
+    # iterator must start the same stream as on one device (the stream is infinite anyway).
+    windows = windows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
   else:
     def consecutive_windows(element):
       num_frames = tf.shape(element["image"])[0]
@@ -290,5 +328,10 @@ def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
   options = tf.data.Options()
   # Unseeded training needs no reproducible order; let parallel stages run out of order.
   options.deterministic = (not training) or seed is not None
+  # tf.distribute's default (AUTO) would shard the TFDS files between workers but not the
+  # random offsets zipped onto them; set the policy explicitly (see SHARD_POLICIES).
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.OFF if shard_policy == "sequences"
+      else tf.data.experimental.AutoShardPolicy.DATA)
   batches = batches.with_options(options)
   return batches.prefetch(tf.data.AUTOTUNE)

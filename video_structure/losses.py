@@ -107,3 +107,24 @@ def linear_ramp(step, ramp_steps, final_value, start_value=0.0):
   fraction = tf.where(ramp_steps > 0,
                       tf.clip_by_value(tf.math.divide_no_nan(step, ramp_steps), 0.0, 1.0), 1.0)
   return start_value + (final_value - start_value) * fraction
+
+
+def supervised_position_loss(representation, true_positions):
+  """The supervised baselines' loss: the representation's first N (x, y) entries = the objects.
+
+  Args:
+    representation: `[B, T, K, 3]` keypoints (or CNN-VRNN features), K >= N.
+    true_positions: `[B, T, N, 2]` ground-truth (x, y) of the N objects.
+
+  Returns:
+    Scalar: squared distance summed over objects and coordinates, averaged over B and T.
+  """
+  representation = tf.convert_to_tensor(representation, tf.float32)
+  true_positions = tf.convert_to_tensor(true_positions, tf.float32)
+  num_objects = true_positions.shape[-2]
+  num_keypoints = representation.shape[-2]
+  if num_objects is not None and num_keypoints is not None and num_objects > num_keypoints:
+    raise ValueError(f"supervised_position_loss: {num_objects} objects need at least as many "
+                     f"keypoints, got K = {num_keypoints}.")
+  difference = representation[..., :tf.shape(true_positions)[-2], :2] - true_positions
+  return tf.reduce_mean(tf.reduce_sum(tf.square(difference), axis=[-2, -1]))

@@ -17,12 +17,14 @@ import keras
 import tensorflow as tf
 
 from video_structure import config as config_lib
+from video_structure import distribute as distribute_lib
 from video_structure import dynamics as dynamics_lib
 from video_structure import losses
 from video_structure import ops
 from video_structure import vision
 
-LOSS_NAMES = ("image", "keypoint", "kl", "separation", "sparsity", "weight_decay")
+LOSS_NAMES = ("image", "keypoint", "kl", "separation", "sparsity", "supervised",
+              "weight_decay")
 
 
 @keras.saving.register_keras_serializable(package="video_structure")
@@ -38,15 +40,26 @@ class StructVRNN(keras.Model):
       config = config_lib.Config.from_dict(config)
     self.config = config.validate()
     cfg = self.config
-    self.keypoint_detector = vision.KeypointDetector(
-        cfg.num_keypoints, cfg.image_size, cfg.heatmap_size, cfg.initial_filters,
-        cfg.layers_per_scale, cfg.weight_decay, cfg.heatmap_bias_init, cfg.heatmap_init_gain,
-        name="keypoint_detector")
+    # The representation: keypoints (Struct-VRNN) or, for the CNN-VRNN baseline, an
+    # unstructured 3K-vector shaped [K, 3] with a learned renderer; everything else is shared.
+    if cfg.representation == "features":
+      self.keypoint_detector = vision.FeatureEncoder(
+          cfg.num_keypoints, cfg.image_size, cfg.heatmap_size, cfg.initial_filters,
+          cfg.layers_per_scale, cfg.weight_decay, name="keypoint_detector")
+    else:
+      self.keypoint_detector = vision.KeypointDetector(
+          cfg.num_keypoints, cfg.image_size, cfg.heatmap_size, cfg.initial_filters,
+          cfg.layers_per_scale, cfg.weight_decay, cfg.heatmap_bias_init, cfg.heatmap_init_gain,
+          name="keypoint_detector")
     self.appearance_encoder = vision.ImageEncoder(
         cfg.image_size, cfg.heatmap_size, cfg.initial_filters, cfg.layers_per_scale,
         cfg.weight_decay, name="appearance_encoder")
-    self.keypoint_renderer = vision.KeypointRenderer(cfg.heatmap_size, cfg.keypoint_width,
-                                                     name="keypoint_renderer")
+    if cfg.representation == "features":
+      self.keypoint_renderer = vision.FeatureRenderer(cfg.num_keypoints, cfg.heatmap_size,
+                                                      name="keypoint_renderer")
+    else:
+      self.keypoint_renderer = vision.KeypointRenderer(cfg.heatmap_size, cfg.keypoint_width,
+                                                       name="keypoint_renderer")
     self.image_reconstructor = vision.ImageReconstructor(
         cfg.image_size, cfg.heatmap_size, 3, self.appearance_encoder.output_filters,
         cfg.layers_per_scale, cfg.weight_decay, name="image_reconstructor")
@@ -90,11 +103,14 @@ class StructVRNN(keras.Model):
       frames: `[B, T, H, W, 3]` float32 in [-0.5, 0.5].
 
     Returns:
-      keypoints `[B, T, K, 3]` float32 and raw heatmaps `[B, T, S, S, K]` float32.
+      keypoints `[B, T, K, 3]` float32 (CNN-VRNN: its features) and raw heatmaps
+      `[B, T, S, S, K]` float32 (None for the CNN-VRNN, which has none).
     """
     batch_size = tf.shape(frames)[0]
     keypoints, heatmaps = self.keypoint_detector(ops.fold_time(frames))
-    return ops.unfold_time(keypoints, batch_size), ops.unfold_time(heatmaps, batch_size)
+    if heatmaps is not None:
+      heatmaps = ops.unfold_time(heatmaps, batch_size)
+    return ops.unfold_time(keypoints, batch_size), heatmaps
 
   def reconstruct(self, keypoints, first_frame, first_frame_keypoints, keypoint_width=None,
                   presence_weight=None):
@@ -180,18 +196,26 @@ class StructVRNN(keras.Model):
         "presence_weight": losses.linear_ramp(step, cfg.presence_warmup_steps, 1.0),
     }
 
-  def compute_losses(self, frames, actions=None, training=True):
+  def compute_losses(self, frames, actions=None, training=True, seed=None,
+                     true_positions=None):
     """Runs the model on a training window and returns every (weighted) loss term.
 
     Args:
       frames: `[B, T_obs + T_pred, H, W, 3]` float32 in [-0.5, 0.5].
       actions: optional `[B, T, A]`.
       training: True: best of many and scheduled sampling; False: sample 0, decoded feed.
+      true_positions: `[B, T, N, 2]` ground-truth object positions; needed only by the
+        supervised baselines (`supervised_weight` > 0).
+      seed: optional int32 `[2]` stateless seed of the dynamics' random draws (train_step and
+        test_step pass one per step and replica); None draws from the layer's SeedGenerator.
 
     Returns:
       (dict of scalar losses keyed by LOSS_NAMES plus `total`, dict of tensors for summaries)
     """
     cfg = self.config
+    if cfg.supervised_weight and true_positions is None:
+      raise ValueError("StructVRNN: a supervised variant (supervised_weight > 0) needs "
+                       "`true_object_pos` in its training data.")
     schedule = self.schedules(self.optimizer.iterations if self.optimizer else 0)
     num_observed = cfg.observed_steps
     keypoints, heatmaps = self.detect(frames)
@@ -203,18 +227,26 @@ class StructVRNN(keras.Model):
           detected, num_observed, actions=actions, num_samples=cfg.num_samples,
           select_best=True,
           feed_decoded_probability_observed=schedule["feed_decoded_observed"],
-          feed_decoded_probability_predicted=schedule["feed_decoded_predicted"])
+          feed_decoded_probability_predicted=schedule["feed_decoded_predicted"], seed=seed)
     else:
       rollout = self.dynamics.rollout(
           detected, num_observed, actions=actions, num_samples=1, select_best=False,
-          feed_decoded_probability_observed=1.0, feed_decoded_probability_predicted=1.0)
+          feed_decoded_probability_observed=1.0, feed_decoded_probability_predicted=1.0,
+          seed=seed)
     loss_terms = {
         "image": losses.image_loss(reconstruction, frames),
         "keypoint": losses.keypoint_prediction_loss(rollout["keypoints"], detected),
         "kl": schedule["kl_weight"] * losses.kl_loss(rollout["kl"], num_observed),
+        # Separation and sparsity act on keypoint coordinates and heatmaps; the CNN-VRNN's
+        # features have neither.
         "separation": cfg.separation_weight * losses.temporal_separation_loss(
-            keypoints[:, :num_observed], cfg.separation_sigma),
-        "sparsity": schedule["sparsity_weight"] * losses.sparsity_loss(heatmaps),
+            keypoints[:, :num_observed], cfg.separation_sigma) if heatmaps is not None
+                      else tf.constant(0.0),
+        "sparsity": schedule["sparsity_weight"] * losses.sparsity_loss(heatmaps)
+                    if heatmaps is not None else tf.constant(0.0),
+        "supervised": cfg.supervised_weight * losses.supervised_position_loss(
+            keypoints, true_positions) if cfg.supervised_weight
+                      else tf.constant(0.0),
         "weight_decay": tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
                         if self.losses else tf.constant(0.0),
     }
@@ -228,19 +260,91 @@ class StructVRNN(keras.Model):
       self.loss_trackers[name].update_state(value)
     return {tracker.name: tracker.result() for tracker in self.loss_trackers.values()}
 
+  # Distribution (tf.distribute, Keras 3 TF trainer; verified against one device in
+  # tests/test_distribute.py): each replica sees batch_size / R windows of the global batch and
+  # its loss is the mean over them; Keras' optimizer clips each replica's gradients and then
+  # all-reduces them with SUM. Hence the loss is divided by R, and with gradient clipping the
+  # gradients are summed and clipped here first, as one device would clip the global gradient.
+
+  def _replica_seed(self):
+    """int32 `[2]`: this step's stateless seed, different on every replica. The SeedGenerator
+    advances once per step, identically on all replicas (its mirrored copies stay equal and a
+    checkpoint resumes the stream); folding in the replica id gives each replica its own
+    best-of-many samples and scheduled-sampling draws."""
+    context = tf.distribute.get_replica_context()
+    replica_id = context.replica_id_in_sync_group if context is not None else 0
+    step_seed = tf.cast(self.dynamics.seed_generator.next(), tf.int32)
+    return tf.random.experimental.stateless_fold_in(step_seed, tf.cast(replica_id, tf.int32))
+
+  def _global_clipped_gradients(self, gradients, num_replicas):
+    """Per-replica gradients of loss / R -> 1/R of the clipped global gradient on every replica
+    (the optimizer's own clip is then a no-op and its SUM all-reduce rebuilds the clipped global
+    gradient)."""
+    present = [g for g in gradients if g is not None]
+    summed = iter(tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, present))
+    summed = [None if g is None else next(summed) for g in gradients]
+    optimizer = self.optimizer
+    if optimizer.clipnorm:
+      summed = [None if g is None else tf.clip_by_norm(g, optimizer.clipnorm) for g in summed]
+    elif optimizer.global_clipnorm:
+      clipped, _ = tf.clip_by_global_norm([g for g in summed if g is not None],
+                                          optimizer.global_clipnorm)
+      clipped = iter(clipped)
+      summed = [None if g is None else next(clipped) for g in summed]
+    elif optimizer.clipvalue:
+      summed = [None if g is None else tf.clip_by_value(g, -optimizer.clipvalue,
+                                                        optimizer.clipvalue) for g in summed]
+    return [None if g is None else g / num_replicas for g in summed]
+
+  def _mean_over_replicas(self, loss_terms):
+    """The global-batch mean of every loss term on every replica, so the trackers agree and any
+    reduction Keras applies to the logs (mean; first replica on TPU) reports the global batch."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+      return loss_terms
+    names = sorted(loss_terms)
+    means = context.all_reduce(tf.distribute.ReduceOp.MEAN, [loss_terms[n] for n in names])
+    return dict(zip(names, means))
+
+  @staticmethod
+  def _true_positions(inputs):
+    """The windows' ground-truth object positions if the batch has them (supervised variants)."""
+    return inputs.get("true_object_pos") if isinstance(inputs, dict) else None
+
   def train_step(self, data):
-    frames, actions = self._unpack(keras.utils.unpack_x_y_sample_weight(data)[0])
+    inputs = keras.utils.unpack_x_y_sample_weight(data)[0]
+    frames, actions = self._unpack(inputs)
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
-      loss_terms, _ = self.compute_losses(frames, actions, training=True)
+      loss_terms, _ = self.compute_losses(frames, actions, training=True,
+                                          seed=self._replica_seed(),
+                                          true_positions=self._true_positions(inputs))
+      loss = loss_terms["total"] / num_replicas if num_replicas > 1 else loss_terms["total"]
     variables = self.trainable_variables
-    gradients = tape.gradient(loss_terms["total"], variables)
-    self.optimizer.apply_gradients(zip(gradients, variables))
-    return self._update_trackers(loss_terms)
+    gradients = tape.gradient(loss, variables)
+    optimizer = self.optimizer
+    if num_replicas > 1 and (optimizer.clipnorm or optimizer.global_clipnorm
+                             or optimizer.clipvalue):
+      gradients = self._global_clipped_gradients(gradients, num_replicas)
+    optimizer.apply_gradients(zip(gradients, variables))
+    return self._replica_logs(loss_terms)
 
   def test_step(self, data):
-    frames, actions = self._unpack(keras.utils.unpack_x_y_sample_weight(data)[0])
-    loss_terms, _ = self.compute_losses(frames, actions, training=False)
-    return self._update_trackers(loss_terms)
+    inputs = keras.utils.unpack_x_y_sample_weight(data)[0]
+    frames, actions = self._unpack(inputs)
+    loss_terms, _ = self.compute_losses(frames, actions, training=False,
+                                        seed=self._replica_seed(),
+                                        true_positions=self._true_positions(inputs))
+    return self._replica_logs(loss_terms)
+
+  def _replica_logs(self, loss_terms):
+    logs = self._update_trackers(self._mean_over_replicas(loss_terms))
+    if distribute_lib.num_workers(tf.distribute.get_strategy()) > 1:
+      # Keras 3.15 reduces multi-worker logs with strategy.reduce(MEAN, axis=0), which fails on
+      # scalars (tensorflow/tensorflow#72388); give each a length-1 axis, reduced away there.
+      logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
 
   # Inference. -------------------------------------------------------------------------------
 

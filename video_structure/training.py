@@ -80,22 +80,35 @@ def load_checkpoint(path, config):
 
 
 class CheckpointCallback(keras.callbacks.Callback):
-  """Saves a checkpoint every `every_steps` steps and at the end of training."""
+  """Saves a checkpoint every `every_steps` steps and at the end of training.
 
-  def __init__(self, run_dir, every_steps, keep=3):
+  Under a tf.distribute strategy only the chief writes (`strategy.extended.should_checkpoint`,
+  from the model's strategy unless `is_chief` is given): the checkpoint holds one copy of the
+  mirrored variables (no collective op is involved in saving), so the other workers carry on and
+  any number of replicas can load it later (inside their strategy's scope).
+  """
+
+  def __init__(self, run_dir, every_steps, keep=3, is_chief=None):
     super().__init__()
     self.run_dir, self.every_steps, self.keep = run_dir, every_steps, keep
+    self.is_chief = is_chief
     self.last_saved = None
+
+  def _should_write(self):
+    if self.is_chief is not None:
+      return self.is_chief
+    return bool(self.model.distribute_strategy.extended.should_checkpoint)
 
   def on_epoch_end(self, epoch, logs=None):
     step = int(self.model.optimizer.iterations.numpy())
     if step % self.every_steps == 0:
-      save_checkpoint(self.model, self.run_dir, self.keep)
+      if self._should_write():
+        save_checkpoint(self.model, self.run_dir, self.keep)
       self.last_saved = step
 
   def on_train_end(self, logs=None):
     step = int(self.model.optimizer.iterations.numpy())
-    if step != self.last_saved:
+    if step != self.last_saved and self._should_write():
       save_checkpoint(self.model, self.run_dir, self.keep)
 
 
@@ -193,25 +206,33 @@ def example_images(model, frames, num_observed=None, num_samples=2, seed=(0, 0))
       num_observed=num_observed, scale=2)
 
 
-def prepare_run_dir(run_dir, config):
+def prepare_run_dir(run_dir, config, write=True):
   """Creates the run directory and writes config.json; on resume checks it matches.
 
-  Returns the config to use (the saved one when resuming).
+  `write=False` (the non-chief workers of a distributed run) only checks an existing config.json
+  and writes nothing. Returns the config to use (the saved one when resuming).
   """
-  os.makedirs(run_dir, exist_ok=True)
   path = os.path.join(run_dir, "config.json")
+  if not write:
+    if os.path.exists(path):
+      _check_resumable(config_lib.Config.load(path), config, path)
+    return config
+  os.makedirs(run_dir, exist_ok=True)
   if os.path.exists(path):
-    saved = config_lib.Config.load(path)
-    differences = {k: (saved.to_dict()[k], v) for k, v in config.to_dict().items()
-                   if saved.to_dict()[k] != v and k not in RESUMABLE_CHANGES}
-    if differences:
-      raise ValueError(
-          f"{path} exists with different hyperparameters {differences} (saved, requested). "
-          f"Use a new --run_dir, or the same flags to resume.")
+    _check_resumable(config_lib.Config.load(path), config, path)
     config.save(path)  # Records resumable changes such as a longer num_steps.
     return config
   config.save(path)
   return config
+
+
+def _check_resumable(saved, config, path):
+  differences = {k: (saved.to_dict()[k], v) for k, v in config.to_dict().items()
+                 if saved.to_dict()[k] != v and k not in RESUMABLE_CHANGES}
+  if differences:
+    raise ValueError(
+        f"{path} exists with different hyperparameters {differences} (saved, requested). "
+        f"Use a new --run_dir, or the same flags to resume.")
 
 
 # Settings that may change when a run is resumed (they do not change the model).

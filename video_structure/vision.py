@@ -143,6 +143,77 @@ class KeypointDetector(keras.layers.Layer):
     return config
 
 
+class FeatureEncoder(keras.layers.Layer):
+  """Frame -> unstructured representation: the CNN-VRNN baseline's counterpart of the detector.
+
+  Coordinate channels, `ImageEncoder`, flatten, `Dense(3K, tanh)`, reshaped to `[B, K, 3]`, so
+  that the dynamics, losses and evaluation treat it exactly like K keypoints (paper Sec. 5: a
+  representation of 3K elements, at least the capacity of the keypoints) but without any
+  spatial structure. tanh keeps it in the dynamics decoder's output range [-1, 1].
+  """
+
+  def __init__(self, num_keypoints, image_size=64, heatmap_size=16, initial_filters=32,
+               layers_per_scale=1, weight_decay=1e-4, **kwargs):
+    super().__init__(**kwargs)
+    _check_positive_int("num_keypoints", num_keypoints, self.name)
+    self.num_keypoints = num_keypoints
+    self.image_size = image_size
+    self.heatmap_size = heatmap_size
+    self.initial_filters = initial_filters
+    self.layers_per_scale = layers_per_scale
+    self.weight_decay = weight_decay
+    self.encoder = ImageEncoder(image_size, heatmap_size, initial_filters, layers_per_scale,
+                                weight_decay, name="encoder")
+    self.feature_head = keras.layers.Dense(
+        3 * num_keypoints, activation="tanh", kernel_initializer="glorot_uniform",
+        dtype="float32", name="feature_head")
+
+  def call(self, images):
+    """`[B, H, W, 3]` frames -> (`[B, K, 3]` features in [-1, 1], None: no heatmaps)."""
+    features = self.encoder(ops.add_coord_channels(images))
+    flat = tf.reshape(tf.cast(features, tf.float32), [tf.shape(features)[0], -1])
+    return tf.reshape(self.feature_head(flat), [-1, self.num_keypoints, 3]), None
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_keypoints=self.num_keypoints, image_size=self.image_size,
+                  heatmap_size=self.heatmap_size, initial_filters=self.initial_filters,
+                  layers_per_scale=self.layers_per_scale, weight_decay=self.weight_decay)
+    return config
+
+
+class FeatureRenderer(keras.layers.Layer):
+  """Unstructured representation -> `[B, S, S, K]` maps with a learned dense projection.
+
+  The CNN-VRNN's counterpart of `KeypointRenderer`: the reconstructor receives maps of the
+  same shape, but they are an arbitrary learned function of the 3K features instead of
+  Gaussian blobs at keypoint positions. `call` accepts (and ignores) the renderer's blob
+  width and presence arguments so that the model's code path is shared.
+  """
+
+  def __init__(self, num_keypoints, heatmap_size=16, **kwargs):
+    super().__init__(**kwargs)
+    _check_positive_int("num_keypoints", num_keypoints, self.name)
+    _check_positive_int("heatmap_size", heatmap_size, self.name)
+    self.num_keypoints = num_keypoints
+    self.heatmap_size = heatmap_size
+    self.projection = keras.layers.Dense(heatmap_size * heatmap_size * num_keypoints,
+                                         kernel_initializer="he_uniform", dtype="float32",
+                                         name="projection")
+
+  def call(self, features, keypoint_width=None, presence_weight=None):
+    """`[B, K, 3]` -> `[B, S, S, K]` float32."""
+    del keypoint_width, presence_weight  # Gaussian-renderer settings; no meaning here.
+    flat = tf.reshape(tf.cast(features, tf.float32), [-1, 3 * self.num_keypoints])
+    size = self.heatmap_size
+    return tf.reshape(self.projection(flat), [-1, size, size, self.num_keypoints])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_keypoints=self.num_keypoints, heatmap_size=self.heatmap_size)
+    return config
+
+
 class KeypointRenderer(keras.layers.Layer):
   """Keypoints -> Gaussian blob maps (no weights); a thin layer around `ops.keypoints_to_maps`.
 

@@ -1,6 +1,7 @@
-"""Drawing keypoints on frames, prediction figures, and saving PNG / GIF files.
+"""Drawing keypoints on frames, prediction figures, metric plots, and saving PNG / GIF files.
 
-Numpy + Pillow only (no TensorFlow). Frames are uint8 (T, H, W, 3) / (H, W, 3) RGB.
+Numpy + Pillow (and matplotlib for the metric plots, imported when one is drawn); no
+TensorFlow. Frames are uint8 (T, H, W, 3) / (H, W, 3) RGB.
 
 Keypoints follow the project convention: (x, y, mu) with x in [-1, 1] from the left to the
 right pixel column and y in [-1, 1] from the bottom (-1) to the top (+1) pixel row;
@@ -411,3 +412,186 @@ def save_gif(path, frames, fps: float = 6.25, loop: int = 0) -> None:
         )
 
     _atomic_save(path, write, ".gif")
+
+
+# ---------------------------------------------------------------------------
+# Side-by-side animations and metric plots (matplotlib, imported only when used; no pyplot,
+# so no global backend state is touched)
+
+
+def side_by_side_frames(rows, keypoints=None, num_observed: int = 0, scale: int = 4, border: int = 3,
+                        trails: int = 4, mu_threshold: float = 0.2) -> np.ndarray:
+    """Frames of an animation showing several videos next to each other (e.g. truth, closest
+    and furthest sample), each upscaled with keypoints drawn, framed by a border that is
+    OBSERVED_BORDER_COLOR for t < num_observed and PREDICTED_BORDER_COLOR after.
+
+    Args:
+      rows: list of R uint8 (T, H, W, 3) videos of equal shape.
+      keypoints: None or a list of R (T, K, 3) keypoint arrays (drawn with trails).
+      num_observed, scale, border, trails, mu_threshold: layout and drawing.
+
+    Returns:
+      uint8 (T, H*scale + 2*border, R * (W*scale + 2*border), 3).
+    """
+    if not isinstance(rows, (list, tuple)) or not rows:
+        raise ValueError("rows must be a non-empty list of (T, H, W, 3) uint8 videos.")
+    videos = [_check_frames(video, f"rows[{index}]") for index, video in enumerate(rows)]
+    if any(video.ndim != 4 or video.shape != videos[0].shape for video in videos):
+        raise ValueError(f"rows must all have the same shape (T, H, W, 3), got {[v.shape for v in videos]}.")
+    if keypoints is not None and len(keypoints) != len(videos):
+        raise ValueError(f"keypoints must have one entry per row ({len(videos)}), got {len(keypoints)}.")
+    scale = _check_positive_int(scale, "scale")
+    if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
+        raise ValueError(f"border must be a non-negative integer, got {border!r}.")
+    drawn = []
+    for index, video in enumerate(videos):
+        if keypoints is None:
+            drawn.append(np.repeat(np.repeat(video, scale, axis=1), scale, axis=2))
+        else:
+            drawn.append(draw_keypoints(video, keypoints[index], scale=scale, mu_threshold=mu_threshold, trails=trails))
+    frames = []
+    for t in range(videos[0].shape[0]):
+        color = OBSERVED_BORDER_COLOR if t < num_observed else PREDICTED_BORDER_COLOR
+        tiles = []
+        for video in drawn:
+            tile = np.empty((video.shape[1] + 2 * border, video.shape[2] + 2 * border, 3), np.uint8)
+            tile[:] = color
+            tile[border:border + video.shape[1], border:border + video.shape[2]] = video[t]
+            tiles.append(tile)
+        frames.append(np.concatenate(tiles, axis=1))
+    return np.stack(frames)
+
+
+def _new_figure(num_panels: int, num_columns: int, panel_size=(4.2, 3.2)):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    num_columns = max(1, min(num_columns, num_panels))
+    num_rows = max(1, math.ceil(num_panels / num_columns))
+    figure = Figure(figsize=(panel_size[0] * num_columns, panel_size[1] * num_rows))
+    FigureCanvasAgg(figure)
+    axes = [figure.add_subplot(num_rows, num_columns, index + 1) for index in range(max(num_panels, 1))]
+    return figure, axes
+
+
+def _save_figure(path, figure) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    _atomic_save(path, lambda file_object: file_object.write(buffer.getvalue()), ".png")
+
+
+def save_line_panels(path, panels, num_columns: int = 2, num_observed: int | None = None, panel_size=(4.2, 3.2)) -> None:
+    """Writes a PNG of line plots over time steps 1..T (one panel per entry).
+
+    Args:
+      path: output PNG.
+      panels: list of dicts with `title`, `ylabel`, optional `xlabel` (default "time step") and
+        `lines`: list of dicts with `label`, `y` (length T; None entries are gaps), optional
+        `lower` / `upper` (a shaded band), `color`, `linestyle`, `marker`.
+      num_columns: panels per row.
+      num_observed: if given, observed steps 1..n are shaded grey and a line marks the
+        first predicted step.
+    """
+    if not isinstance(panels, (list, tuple)):
+        raise ValueError(f"panels must be a list of dicts, got {type(panels).__name__}.")
+    figure, axes = _new_figure(len(panels), num_columns, panel_size)
+    if not panels:
+        axes[0].text(0.5, 0.5, "nothing to plot", ha="center", va="center")
+        axes[0].set_axis_off()
+    for axis, panel in zip(axes, panels):
+        lines = panel.get("lines", [])
+        for line in lines:
+            y = np.array([np.nan if value is None else value for value in line["y"]], dtype=np.float64)
+            x = np.arange(1, len(y) + 1)
+            drawn = axis.plot(x, y, label=line.get("label"), color=line.get("color"),
+                              linestyle=line.get("linestyle", "-"), marker=line.get("marker"))[0]
+            if line.get("lower") is not None and line.get("upper") is not None:
+                axis.fill_between(x, np.asarray(line["lower"], np.float64), np.asarray(line["upper"], np.float64),
+                                  color=drawn.get_color(), alpha=0.2, linewidth=0)
+        if num_observed:
+            axis.axvspan(0.5, num_observed + 0.5, color="0.9", zorder=0)
+            axis.axvline(num_observed + 0.5, color="0.5", linewidth=0.8)
+        axis.set_title(panel.get("title", ""), fontsize=9)
+        axis.set_xlabel(panel.get("xlabel", "time step (grey: observed)" if num_observed else "time step"), fontsize=8)
+        axis.set_ylabel(panel.get("ylabel", ""), fontsize=8)
+        axis.tick_params(labelsize=7)
+        if any(line.get("label") for line in lines):
+            axis.legend(fontsize=6)
+    for axis in axes[len(panels):]:
+        axis.set_axis_off()
+    _save_figure(path, figure)
+
+
+def save_dot_plot(path, groups, title: str = "", ylabel: str = "", notes=None) -> None:
+    """Writes a PNG with one column of dots per group (e.g. FVD per seed of each variant) and
+    a horizontal bar at each group's mean.
+
+    Args:
+      groups: dict {name: list of values} (insertion order = left to right).
+      notes: optional dict {name: text} printed under the group's name.
+    """
+    if not isinstance(groups, dict):
+        raise ValueError(f"groups must be a dict of name -> values, got {type(groups).__name__}.")
+    figure, (axis,) = _new_figure(1, 1, (max(3.0, 1.3 * len(groups) + 1.5), 3.4))
+    for index, (name, values) in enumerate(groups.items()):
+        values = np.asarray(values, np.float64)
+        if values.size:
+            offsets = np.linspace(-0.12, 0.12, values.size) if values.size > 1 else np.zeros(1)
+            axis.plot(index + offsets, values, "o", alpha=0.8)
+            axis.plot([index - 0.25, index + 0.25], [values.mean()] * 2, color="black", linewidth=1.5)
+    labels = [name + (f"\n{notes[name]}" if notes and notes.get(name) else "") for name in groups]
+    axis.set_xticks(range(len(groups)))
+    axis.set_xticklabels(labels, fontsize=8)
+    axis.set_xlim(-0.6, len(groups) - 0.4)
+    axis.set_title(title, fontsize=9)
+    axis.set_ylabel(ylabel, fontsize=8)
+    _save_figure(path, figure)
+
+
+def save_trajectory_panels(path, panels, num_columns: int = 3) -> None:
+    """Writes a PNG of trajectory plots in keypoint coordinates (paper Figure S3): per panel the
+    true trajectory (black; dashed over the observed steps) and sampled ones (colours), with
+    endpoints marked by dots, over the faded frame of the last observed step.
+
+    Args:
+      panels: list of dicts with `title`, `truth` (T, 2), `samples` (S, T, 2) in coordinates
+        (x right, y up, [-1, 1]), `num_observed` n (samples are drawn from step n - 1 on, so
+        they start where the observation ends), optional `background` uint8 (H, W, 3).
+    """
+    figure, axes = _new_figure(len(panels), num_columns, (3.2, 3.2))
+    if not panels:
+        axes[0].text(0.5, 0.5, "nothing to plot", ha="center", va="center")
+        axes[0].set_axis_off()
+    for axis, panel in zip(axes, panels):
+        truth = np.asarray(panel["truth"], np.float64)
+        samples = np.asarray(panel["samples"], np.float64)
+        if truth.ndim != 2 or truth.shape[1] != 2 or samples.ndim != 3 or samples.shape[1:] != truth.shape:
+            raise ValueError(f"panel {panel.get('title')!r}: truth must be (T, 2) and samples (S, T, 2), "
+                             f"got {truth.shape} and {samples.shape}.")
+        num_observed = int(panel.get("num_observed", 0))
+        background = panel.get("background")
+        if background is not None:
+            background = _check_frames(background, "background")
+            height, width = background.shape[:2]
+            # Pixel centres sit at linspace(-1, 1, W) (x) and linspace(1, -1, H) (y).
+            half_x, half_y = 1.0 / (width - 1), 1.0 / (height - 1)
+            axis.imshow(background, extent=(-1 - half_x, 1 + half_x, -1 - half_y, 1 + half_y), alpha=0.35,
+                        origin="upper", interpolation="nearest")
+        start = max(num_observed - 1, 0)
+        for sample in samples:
+            drawn = axis.plot(sample[start:, 0], sample[start:, 1], linewidth=0.9, alpha=0.8)[0]
+            axis.plot(sample[-1, 0], sample[-1, 1], "o", markersize=2.5, color=drawn.get_color())
+        axis.plot(truth[:num_observed, 0], truth[:num_observed, 1], color="black", linestyle="--", linewidth=1.2)
+        axis.plot(truth[start:, 0], truth[start:, 1], color="black", linewidth=1.6)
+        axis.plot(truth[-1, 0], truth[-1, 1], "o", color="black", markersize=4)
+        axis.set_xlim(-1.05, 1.05)
+        axis.set_ylim(-1.05, 1.05)
+        axis.set_aspect("equal")
+        axis.set_title(panel.get("title", ""), fontsize=8)
+        axis.tick_params(labelsize=6)
+    for axis in axes[len(panels):]:
+        axis.set_axis_off()
+    _save_figure(path, figure)
