@@ -71,6 +71,22 @@ def measure_generator(num_sequences=500, num_frames=50):
           "generator_frames_per_second": frames / (simulate + render)}
 
 
+def measure_human_generator(num_sequences=64, num_frames=50):
+  """Frames per second of the human-motion stand-in (animate + render 64x64)."""
+  from video_structure import human_motion
+  human_motion.generate(2, 5)  # Warm-up (first-call set-up).
+  start = time.perf_counter()
+  human_motion.generate(num_sequences, num_frames, seed=0)
+  return {"frames": num_sequences * num_frames,
+          "frames_per_second": num_sequences * num_frames / (time.perf_counter() - start)}
+
+
+def measure_dmcs_generator(num_sequences=2, num_frames=50):
+  """Frames per second per DMCS task (physics + headless EGL rendering in the worker)."""
+  from video_structure import dmcs
+  return dmcs.generation_benchmark(num_sequences=num_sequences, num_frames=num_frames)
+
+
 def measure_pipeline(data_dir, batches=40):
   from video_structure import data
   builder = data.prepare_basketball(data_dir, "cpu")
@@ -300,6 +316,8 @@ def main():
             f"{rows[-1]['frames_per_second']:.1f} frames/s, "
             f"{rows[-1]['peak_memory_mb']:.0f} MB", flush=True)
   generator = measure_generator()
+  human = measure_human_generator()
+  dmcs_rates = measure_dmcs_generator()
   pipeline = measure_pipeline(args.data_dir)
 
   lines = [
@@ -328,6 +346,12 @@ def main():
       f"| Basketball generator: render 64x64 | {generator['render_frames_per_second']:,.0f} |",
       f"| Basketball generator: simulate + render | "
       f"{generator['generator_frames_per_second']:,.0f} |",
+      f"| Human-motion generator: animate + render 64x64 ({human['frames']} frames) | "
+      f"{human['frames_per_second']:,.0f} |"]
+  for task, rate in dmcs_rates.items():
+    lines.append(f"| DMCS generator: {task} (physics + EGL rendering 64x64, "
+                 f"{rate['frames']} frames) | {rate['frames_per_second']:,.0f} |")
+  lines += [
       f"| Input pipeline: decode + random windows + batch (32 x 16) | "
       f"{pipeline['frames_per_second']:,.0f} |",
       ""]

@@ -290,3 +290,35 @@ def test_nan_loss_stops_training(tmp_path, data_dir):
   failed_step = int(re.search(r"at step (\d+)", str(error.value)).group(1))
   latest = training.latest_checkpoint(str(run_dir))
   assert latest is None or checkpoint_step(latest) < failed_step
+
+
+def test_trains_on_a_folder_of_mp4_files(tmp_path):
+  """`train.py --dataset path/to/folder`: a few short mp4 files, decoded once into TFRecords,
+  train a model (issue: "your own videos")."""
+  import av
+  folder = tmp_path / "videos"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  for index in range(4):
+    with av.open(str(folder / f"clip_{index}.mp4"), mode="w") as container:
+      stream = container.add_stream("libx264", rate=10)
+      stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+      start = rng.integers(8, 40, 2)
+      for t in range(20):  # A square moving right on grey.
+        frame = np.full((64, 64, 3), 128, np.uint8)
+        frame[start[0]:start[0] + 8, start[1] + t:start[1] + t + 8] = (200, 30, 30)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+          container.mux(packet)
+      for packet in stream.encode():
+        container.mux(packet)
+  run_dir, data_dir = tmp_path / "run", tmp_path / "data"
+  extra = list(TINY_FLAGS)
+  extra[extra.index("--dataset_config") + 1] = "default"
+  model, output = run_main(["--dataset", str(folder), "--run_dir", str(run_dir), "--data_dir",
+                            str(data_dir), "--num_steps", "4", "--skip_final"] + extra)
+  assert int(model.optimizer.iterations.numpy()) == 4
+  config = json.load(open(run_dir / "config.json"))
+  assert config["dataset"] == "video_folder"
+  assert config["dataset_path"] == str(folder)
+  # Decoded once: the TFRecord cache is under --data_dir and is reused by a second run.
+  assert glob.glob(str(data_dir / "video_folders" / "*"))
