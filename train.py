@@ -164,8 +164,10 @@ def main(argv=None):
       windows = windows.map(lambda batch: batch["image"])
     return windows
 
-  example_frames = next(iter(data.make_windows_dataset(
-      source.test, window_length, 1, training=False, name=f"{source.name}/test")))["image"]
+  example_window = next(iter(data.make_windows_dataset(
+      source.test, window_length, 1, training=False, name=f"{source.name}/test")))
+  example_frames = example_window["image"]
+  example_actions = example_window.get("actions") if config.action_size else None
 
   tensorboard = None
   if step < config.num_steps:
@@ -176,7 +178,8 @@ def main(argv=None):
     ]
     if is_chief:
       tensorboard = training.TensorBoardCallback(
-          os.path.join(run_dir, "tensorboard"), example_frames, config.image_summary_every_steps)
+          os.path.join(run_dir, "tensorboard"), example_frames, config.image_summary_every_steps,
+          example_actions)
       callbacks.append(tensorboard)
     interval = config.log_every_steps
     if step % interval:

@@ -150,3 +150,17 @@ def test_supervised_training_pulls_the_keypoints_to_the_positions():
   before = error()
   model.fit(dataset, steps_per_epoch=25, epochs=1, verbose=0)
   assert error() < 0.5 * before
+
+
+def test_example_images_drive_an_action_conditional_model_with_its_actions():
+  """The TensorBoard example figure of an action-conditional model (DMCS) uses the window's
+  actions; without them the model refuses to predict."""
+  from video_structure import training
+  config = tiny_config(action_size=2)
+  model = model_lib.build_model(config)
+  frames = tf.constant(moving_squares())
+  actions = tf.random.uniform([frames.shape[0], frames.shape[1], 2], -1, 1)
+  figure = training.example_images(model, frames, actions=actions)
+  assert figure.dtype == np.uint8 and figure.ndim == 3 and figure.shape[-1] == 3
+  with pytest.raises(ValueError, match="action-conditional"):
+    training.example_images(model, frames)

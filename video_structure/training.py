@@ -163,10 +163,11 @@ class TensorBoardCallback(keras.callbacks.Callback):
   frames with detected keypoints, reconstructions and open-loop predictions every
   `image_every_steps` steps."""
 
-  def __init__(self, log_dir, example_frames, image_every_steps):
+  def __init__(self, log_dir, example_frames, image_every_steps, example_actions=None):
     super().__init__()
     self.writer = tf.summary.create_file_writer(log_dir)
     self.example_frames = example_frames  # [B, T, H, W, 3] float32
+    self.example_actions = example_actions  # [B, T, A] for action-conditional models, or None
     self.image_every_steps = image_every_steps
 
   def on_epoch_end(self, epoch, logs=None):
@@ -179,7 +180,8 @@ class TensorBoardCallback(keras.callbacks.Callback):
       for name, value in self.model.schedules(step).items():
         tf.summary.scalar(f"schedule/{name}", value)
       if step % self.image_every_steps == 0:
-        tf.summary.image("examples", example_images(self.model, self.example_frames)[None])
+        tf.summary.image("examples", example_images(self.model, self.example_frames,
+                                                    actions=self.example_actions)[None])
     self.writer.flush()
 
   def on_train_end(self, logs=None):
@@ -189,16 +191,19 @@ class TensorBoardCallback(keras.callbacks.Callback):
     self.writer.close()
 
 
-def example_images(model, frames, num_observed=None, num_samples=2, seed=(0, 0)):
+def example_images(model, frames, num_observed=None, num_samples=2, seed=(0, 0), actions=None):
   """A figure (uint8 `[H', W', 3]`) of ground truth with detected keypoints and open-loop
   predictions (observed frames with a green border, predicted with a red one) for the first
-  sequence of `frames` (`[B, T, H, W, 3]` float32)."""
+  sequence of `frames` (`[B, T, H, W, 3]` float32); `actions` `[B, T, A]` drive an
+  action-conditional model's predictions (the window's true actions)."""
   num_observed = num_observed or model.config.observed_steps
   frames = frames[:1]
+  if actions is not None:
+    actions = actions[:1]
   detected = model.detect(frames)[0]
   prediction = model.predict_future(frames[:, :num_observed],
                                     int(frames.shape[1]) - num_observed, num_samples,
-                                    seed=tf.constant(seed, tf.int32))
+                                    actions=actions, seed=tf.constant(seed, tf.int32))
   return visualize.prediction_figure(
       visualize.frames_to_uint8(frames[0].numpy()),
       visualize.frames_to_uint8(prediction["frames"][:, 0].numpy()),
