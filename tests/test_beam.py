@@ -174,3 +174,27 @@ def test_dmcs_beam_generation_equals_plain_generation(tmp_path, monkeypatch):
   for expected, actual in zip(plain_examples, beam_examples):
     for feature in ("image", "action", "reward", "task_label"):
       np.testing.assert_array_equal(actual[feature], expected[feature])
+
+
+def test_human_motion_beam_generation_equals_plain_generation(tmp_path, monkeypatch):
+  """The generated human-motion stand-in on Beam gives the plain builder's examples."""
+  import apache_beam  # noqa: F401
+  from datasets.human_motion import human_motion_dataset_builder as human_builder
+  monkeypatch.setattr(human_builder, "GENERATION_CHUNK_SIZE", 5)  # Several chunks per split.
+  def build(directory, beam_options=None):
+    builder = human_builder.Builder(data_dir=str(directory), config="tiny")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP,
+        beam_options=beam_options))
+    return builder
+  plain = build(tmp_path / "plain")
+  beam = build(tmp_path / "beam", beam_support.direct_runner_options(
+      2, running_mode="multi_threading"))
+  for split in ("train", "test"):
+    plain_examples, beam_examples = _read(plain, split), _read(beam, split)
+    assert len(beam_examples) == len(plain_examples) > 5
+    by_index = {int(e["sequence_index"]): e for e in beam_examples}
+    for expected in plain_examples:
+      actual = by_index[int(expected["sequence_index"])]
+      for feature in ("image", "true_object_pos", "action", "video_name"):
+        np.testing.assert_array_equal(actual[feature], expected[feature])

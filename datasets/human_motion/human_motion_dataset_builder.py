@@ -27,6 +27,7 @@ and true_object_pos); `prepare` builds the data if missing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import time
@@ -36,6 +37,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import gcs_utils
 
+from video_structure import beam_support
 from video_structure import human_motion
 from video_structure import video_folder
 
@@ -502,23 +504,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                                       ("test", config.test_subjects))}
     return {split: self._import_examples(entries) for split, entries in videos.items()}
 
-  def _generate_examples(self, num_sequences: int, first_index: int,
-                         split: str) -> Iterator[tuple[int, dict]]:
+  def _download_and_prepare(self, dl_manager, download_config=None):
+    # Beam when the download config names a runner or options (docs/scaling.md).
+    self._use_beam = bool(download_config is not None and (
+        download_config.beam_runner is not None or download_config.beam_options is not None))
+    return super()._download_and_prepare(dl_manager, download_config)
+
+  def _generate_examples(self, num_sequences: int, first_index: int, split: str):
+    """(sequence_index, example) pairs, GENERATION_CHUNK_SIZE per chunk: an iterator, or a Beam
+    PTransform when generating on Beam (each sequence depends only on (seed, index))."""
     config: HumanMotionConfig = self.builder_config
-    for chunk_start in range(0, num_sequences, GENERATION_CHUNK_SIZE):
-      chunk_size = min(GENERATION_CHUNK_SIZE, num_sequences - chunk_start)
-      batch = human_motion.generate(chunk_size, config.num_frames, seed=config.seed,
-                                    first_index=first_index + chunk_start,
-                                    image_size=config.image_size)
-      for offset in range(chunk_size):
-        index = chunk_start + offset
-        yield index, {
-            "image": batch["image"][offset],
-            "true_object_pos": batch["true_object_pos"][offset],
-            "action": int(batch["action"][offset]),
-            "sequence_index": index,
-            "video_name": f"generated/{split}/{index:08d}",
-        }
+    make_chunk = functools.partial(_make_generated_chunk, num_frames=config.num_frames,
+                                   image_size=config.image_size, seed=config.seed,
+                                   first_index=first_index, split=split)
+    return beam_support.generate_examples(num_sequences, GENERATION_CHUNK_SIZE, make_chunk,
+                                          use_beam=getattr(self, "_use_beam", False))
 
   def _import_examples(self, entries: list[dict]) -> Iterator[tuple[str, dict]]:
     config: HumanMotionConfig = self.builder_config
@@ -538,6 +538,22 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           "subject": entry["subject"],
           "camera": entry["camera"],
       }
+
+
+def _make_generated_chunk(chunk_start: int, chunk_size: int, *, num_frames: int, image_size: int,
+                          seed: int, first_index: int, split: str) -> Iterator[tuple[int, dict]]:
+  """The examples of generated sequences chunk_start .. chunk_start + chunk_size - 1."""
+  batch = human_motion.generate(chunk_size, num_frames, seed=seed,
+                                first_index=first_index + chunk_start, image_size=image_size)
+  for offset in range(chunk_size):
+    index = chunk_start + offset
+    yield index, {
+        "image": batch["image"][offset],
+        "true_object_pos": batch["true_object_pos"][offset],
+        "action": int(batch["action"][offset]),
+        "sequence_index": index,
+        "video_name": f"generated/{split}/{index:08d}",
+    }
 
 
 # ----------------------------------------------------------------------------------------
