@@ -29,6 +29,18 @@ def _build(data_dir, beam_options=None, use_beam=False, name="small"):
   return builder
 
 
+def _build_tiny_both_ways(builder_class, tmp_path):
+  """A builder's `tiny` config generated plainly and on the DirectRunner (two threads)."""
+  def build(directory, beam_options=None):
+    builder = builder_class(data_dir=str(directory), config="tiny")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP,
+        beam_options=beam_options))
+    return builder
+  return build(tmp_path / "plain"), build(tmp_path / "beam", beam_support.direct_runner_options(
+      2, running_mode="multi_threading"))
+
+
 def _read(builder, split):
   return list(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
 
@@ -160,15 +172,7 @@ def test_dmcs_beam_generation_equals_plain_generation(tmp_path, monkeypatch):
   import apache_beam  # noqa: F401
   from datasets.dmcs import dmcs_dataset_builder as dmcs_builder
   monkeypatch.setattr(dmcs_builder, "GENERATION_CHUNK_SIZE", 4)  # 6 sequences: two chunks.
-  def build(directory, beam_options=None):
-    builder = dmcs_builder.Builder(data_dir=str(directory), config="tiny")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP,
-        beam_options=beam_options))
-    return builder
-  plain = build(tmp_path / "plain")
-  beam = build(tmp_path / "beam", beam_support.direct_runner_options(
-      2, running_mode="multi_threading"))
+  plain, beam = _build_tiny_both_ways(dmcs_builder.Builder, tmp_path)
   plain_examples, beam_examples = _read(plain, "train"), _read(beam, "train")
   assert [int(e["sequence_index"]) for e in beam_examples] == list(range(6))
   for expected, actual in zip(plain_examples, beam_examples):
@@ -181,15 +185,7 @@ def test_human_motion_beam_generation_equals_plain_generation(tmp_path, monkeypa
   import apache_beam  # noqa: F401
   from datasets.human_motion import human_motion_dataset_builder as human_builder
   monkeypatch.setattr(human_builder, "GENERATION_CHUNK_SIZE", 5)  # Several chunks per split.
-  def build(directory, beam_options=None):
-    builder = human_builder.Builder(data_dir=str(directory), config="tiny")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP,
-        beam_options=beam_options))
-    return builder
-  plain = build(tmp_path / "plain")
-  beam = build(tmp_path / "beam", beam_support.direct_runner_options(
-      2, running_mode="multi_threading"))
+  plain, beam = _build_tiny_both_ways(human_builder.Builder, tmp_path)
   for split in ("train", "test"):
     plain_examples, beam_examples = _read(plain, split), _read(beam, split)
     assert len(beam_examples) == len(plain_examples) > 5

@@ -11,7 +11,6 @@ downstream networks, and atomic JSON output. See docs/downstream.md.
 """
 
 import dataclasses
-import json
 import math
 import os
 from typing import Optional
