@@ -284,12 +284,19 @@ def test_tiny_builder_content_matches_the_generator(tiny_arrays, generator):
 def test_predefined_configs():
   configs = dmcs_builder.Builder.builder_configs
   assert dmcs_builder.Builder.DEFAULT_CONFIG_NAME == "cpu"
-  assert set(configs) == {"tiny", "cpu", "paper"}
+  assert set(configs) == {"tiny", "cpu", "cpu_reward", "paper"}
   for config in configs.values():
     config.validate()
     assert tuple(config.tasks) == dmcs.TASKS
   paper = configs["paper"]
   assert (paper.num_test_per_task, paper.sequence_length) == (10000, 20)
+  # `cpu_reward` is `cpu` with more test sequences: same seed and rendering, so its test
+  # split starts with `cpu`'s test sequences (per-task index TEST_FIRST_INDEX + i).
+  cpu, reward = configs["cpu"].settings(), configs["cpu_reward"].settings()
+  assert (reward["num_train_per_task"], reward["num_test_per_task"]) == (1, 250)
+  for key in ("num_train_per_task", "num_test_per_task"):
+    cpu.pop(key), reward.pop(key)
+  assert cpu == reward
 
 
 @pytest.mark.parametrize("settings, message", [

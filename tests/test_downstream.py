@@ -6,6 +6,7 @@ model saved as a run directory and on tiny sequences built in memory (injected a
 `DataSource`, so nothing is generated or rendered).
 """
 
+import dataclasses
 import json
 import os
 
@@ -230,6 +231,12 @@ def test_normalized_mse_is_exact():
   assert steps["normalized_mse"] == [0.1, 0.1]
   # Per-sequence ratios at step 0: 1/5 and 0 -> std 0.1414, CI 1.96 * 0.1414 / sqrt(2).
   assert steps["normalized_mse_ci95"][0] == pytest.approx(1.96 * 0.1)
+  # Paired per-sequence differences (model - null) / null MSE: both sequences (0.5 - 5) / 5.
+  assert reward_prediction.normalized_mse_ci95(predicted, rewards, 3.0) == 0.0
+  # (0 - 5) / 5 = -1 and (2 - 5) / 5 = -0.6: std 0.2828, CI 1.96 * 0.2828 / sqrt(2).
+  assert reward_prediction.normalized_mse_ci95(
+      np.array([[0.0, 2.0], [4.0, 4.0]]), rewards, 3.0) == pytest.approx(1.96 * 0.2)
+  assert reward_prediction.normalized_mse_ci95(predicted[:1], rewards[:1], 3.0) is None
   with pytest.raises(ValueError, match="same shape"):
     reward_prediction.mean_squared_error(predicted, rewards[:1])
 
@@ -257,6 +264,61 @@ def test_split_per_task_holds_out_a_fifth_of_each_task():
     assert set(train) | set(test) == set(np.flatnonzero(labels == task))
   with pytest.raises(ValueError, match="at least 2 are needed"):
     reward_prediction.split_per_task(np.array([0, 1, 1]), np.arange(3), 0.2, seed=0)
+
+
+def test_reward_data_default_to_the_reward_sized_config():
+  assert reward_prediction.resolve_dataset_config("cpu") == "cpu_reward"
+  assert reward_prediction.resolve_dataset_config("cpu", "cpu") == "cpu"
+  assert reward_prediction.resolve_dataset_config("paper") == "paper"
+  assert reward_prediction.resolve_dataset_config("tiny") == "tiny"
+  with pytest.raises(ValueError, match="--dataset_config 'huge' is not a DMCS builder config"):
+    reward_prediction.resolve_dataset_config("cpu", "huge")
+  # `tiny` warms up for at most 3 steps, `cpu` for 100: not the model's data distribution.
+  with pytest.raises(ValueError, match=r"--dataset_config 'tiny' renders sequences "
+                                       r"differently .*'max_warmup_steps': \(100, 3\)"):
+    reward_prediction.resolve_dataset_config("cpu", "tiny")
+
+
+def _reward_arrays(num_sequences, seed):
+  rng = np.random.default_rng(seed)
+  inputs = rng.normal(size=[num_sequences, 3, 2]).astype(np.float32)
+  return inputs, inputs[..., 0] * 2.0 + 1.0  # Reward: a linear function of the state.
+
+
+def test_early_stopping_keeps_the_best_validation_epoch():
+  settings = reward_prediction.Settings(epochs=40, patience=3, units=4, batch_size=4)
+  train, validation = _reward_arrays(8, 0), _reward_arrays(4, 1)
+  _, history = reward_prediction.train_reward_model(*train, settings, *validation)
+  assert len(history["loss"]) == len(history["val_loss"]) == history["epochs_run"]
+  assert history["best_epoch"] == int(np.argmin(history["val_loss"])) + 1
+  # Stopped `patience` epochs after the best one, unless the maximum came first.
+  assert history["epochs_run"] == min(40, history["best_epoch"] + 3)
+  _, history = reward_prediction.train_reward_model(*train, dataclasses.replace(
+      settings, epochs=2))
+  assert (history["epochs_run"], history["best_epoch"], history["val_loss"]) == (2, 2, [])
+  with pytest.raises(ValueError, match=r"validation_inputs must be \[M, 3, 2\]"):
+    reward_prediction.train_reward_model(*train, settings, validation[0][:, :2],
+                                         validation[1][:, :2])
+
+
+def test_validation_part_is_taken_from_the_training_sequences_only():
+  settings = reward_prediction.Settings(epochs=1, units=4, validation_fraction=0.25)
+  inputs, targets = _reward_arrays(12, 0)
+  groups = np.repeat(np.arange(6), 2)  # Two windows per sequence.
+  result = reward_prediction.evaluate_domain(inputs[:8], targets[:8], inputs[8:], targets[8:],
+                                             settings, groups[:8])
+  # 4 training sequences: one (both of its windows) for validation.
+  assert (result["num_fit_sequences"], result["num_validation_sequences"]) == (6, 2)
+  assert result["num_test_sequences"] == 4
+  assert result["mean_training_reward"] == pytest.approx(float(np.mean(targets[:8])))
+  result = reward_prediction.evaluate_domain(
+      inputs[:8], targets[:8], inputs[8:], targets[8:],
+      dataclasses.replace(settings, validation_fraction=0.0))
+  assert (result["num_fit_sequences"], result["num_validation_sequences"]) == (8, 0)
+  assert result["validation_normalized_mse"] is None
+  with pytest.raises(ValueError,
+                     match="validation_fraction must be 0 .* or a number strictly between"):
+    dataclasses.replace(settings, validation_fraction=1.0).validate()
 
 
 @pytest.fixture(scope="module")
@@ -287,10 +349,17 @@ def test_reward_prediction_compares_two_runs_end_to_end(dmcs_runs, tmp_path):
     assert report["rnn_units"] == 8
     domain = report["domains"]["task_0"]
     for key in ("num_train_sequences", "num_test_sequences", "mean_training_reward",
-                "null_mse", "model_mse", "normalized_mse", "train_normalized_mse",
-                "per_time_step", "final_train_loss", "label"):
+                "null_mse", "model_mse", "normalized_mse", "normalized_mse_ci95",
+                "train_normalized_mse", "validation_normalized_mse", "per_time_step", "final_train_loss",
+                "epochs_run", "best_epoch", "loss_per_epoch", "validation_loss_per_epoch",
+                "label"):
       assert key in domain, key
     assert (domain["num_train_sequences"], domain["num_test_sequences"]) == (4, 1)
+    # A fifth of the 4 training sequences (rounded, at least 1) chooses the epoch.
+    assert (domain["num_fit_sequences"], domain["num_validation_sequences"]) == (3, 1)
+    assert (domain["epochs_run"], domain["best_epoch"]) == (1, 1)
+    # The run was trained on `cpu`: its reward data default to the larger `cpu_reward`.
+    assert report["settings"]["dataset_config"] == "cpu_reward"
     assert domain["normalized_mse"] == pytest.approx(domain["model_mse"] / domain["null_mse"])
     assert len(domain["per_time_step"]["normalized_mse"]) == 3
   # Both runs are scored on the same held-out sequences: the null model's error agrees.

@@ -133,6 +133,15 @@ PREDEFINED_CONFIGS = (
         num_train_per_task=40, num_test_per_task=20, sequence_length=20,
         max_warmup_steps=100),
     DmcsConfig(
+        name="cpu_reward",
+        description=("Reward-prediction data for models trained on `cpu` (S2.3): 250 test "
+                     "sequences of 20 frames per task (1 train sequence per task, unused), "
+                     "rendered with `cpu`'s settings and seed, so its test split begins with "
+                     "`cpu`'s (30,120 frames; 16 minutes to generate here on one core shared "
+                     "with other jobs, 49 MB)."),
+        num_train_per_task=1, num_test_per_task=250, sequence_length=20,
+        max_warmup_steps=100),
+    DmcsConfig(
         name="paper",
         description=("Paper-sized: 10,000 test sequences of 20 frames per task, as used for "
                      "reward prediction (S2.3); 10,000 train sequences per task (the paper "
