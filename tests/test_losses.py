@@ -34,6 +34,33 @@ def test_image_loss_matches_numpy_and_casts():
   np.testing.assert_allclose(losses.image_loss(a, b).numpy(), expected, rtol=1e-6)
 
 
+def test_moving_pixel_loss_by_hand():
+  # B=1, T=2, 1x3 pixels, 2 channels. Frame 0 is the reference (mask 0). In frame 1 pixel 0
+  # is unchanged (mask 0), pixel 1 changed by 0.05 in one channel (mask 0.5 at threshold 0.1)
+  # and pixel 2 by 0.3 (mask 1). Every reconstructed value is off by 0.2 (squared 0.04 per
+  # channel, 0.08 per pixel): (0.5 * 0.08 + 1 * 0.08) / (2 * 1 * 2) = 0.03.
+  target = np.zeros([1, 2, 1, 3, 2], np.float32)
+  target[0, 1, 0, 1, 1] = 0.05
+  target[0, 1, 0, 2, 0] = -0.3
+  reconstructed = target + 0.2
+  result = losses.moving_pixel_loss(reconstructed, target, threshold=0.1)
+  assert result.numpy() == pytest.approx(0.03, rel=1e-6)
+
+
+def test_moving_pixel_loss_of_a_static_window_is_zero_and_of_a_saturated_mask_is_the_image_loss():
+  rng = np.random.default_rng(1)
+  static = np.repeat(rng.uniform(-0.5, 0.5, [2, 1, 4, 4, 3]), 3, axis=1).astype(np.float32)
+  off = static + rng.normal(size=static.shape).astype(np.float32)
+  assert losses.moving_pixel_loss(off, static, 0.1).numpy() == 0.0
+  # Every later frame differs from frame 0 by >= threshold in some channel: mask 1 there, so
+  # the loss is the image loss of frames 1.. alone.
+  moving = static.copy()
+  moving[:, 1:, ..., 0] += 0.5
+  expected = np.sum((off[:, 1:] - moving[:, 1:]).astype(np.float64) ** 2) / (2 * 2 * 3)
+  np.testing.assert_allclose(losses.moving_pixel_loss(off, moving, 0.5).numpy(), expected,
+                             rtol=1e-5)
+
+
 def test_keypoint_prediction_loss_by_hand():
   # B=2, T=2, K=3: errors 1 and 2 in two components -> (1 + 4) / (2 * 2 * 2) = 0.625.
   predicted = np.zeros([2, 2, 3, 3], np.float32)

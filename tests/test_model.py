@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from video_structure import config as config_lib
+from video_structure import losses
 from video_structure import model as model_lib
 
 BATCH, NUM_OBSERVED, SEQUENCE_LENGTH, NUM_KEYPOINTS, IMAGE_SIZE = 2, 8, 16, 4, 64
@@ -241,8 +242,8 @@ def test_training_reduces_losses(trained):
   assert float(after["image"]) < 0.7 * float(before["image"]), (before, after)
   assert float(after["keypoint"]) < float(before["keypoint"]), (before, after)
   assert history["image_loss"][-1] < 0.7 * history["image_loss"][0]
-  for name in ["loss", "image_loss", "keypoint_loss", "kl_loss", "separation_loss",
-               "sparsity_loss", "weight_decay_loss"]:
+  for name in ["loss", "image_loss", "moving_pixels_loss", "keypoint_loss", "kl_loss",
+               "separation_loss", "sparsity_loss", "weight_decay_loss"]:
     assert np.all(np.isfinite(history[name])), name
 
 
@@ -339,3 +340,18 @@ def test_keras_save_load_round_trip(trained, frames, tmp_path):
     np.testing.assert_array_equal(original.numpy(), restored.numpy())
   _assert_same_outputs(_deterministic_outputs(model, frames),
                        _deterministic_outputs(loaded, frames))
+
+
+@pytest.mark.parametrize("weight", [0.0, 5.0])
+def test_moving_pixel_term_is_its_weight_times_the_loss_of_the_reconstruction(frames, weight):
+  keras.mixed_precision.set_global_policy("float32")
+  model = model_lib.build_model(tiny_config(moving_pixel_weight=weight,
+                                            moving_pixel_threshold=0.2))
+  loss_terms, outputs = model.compute_losses(tf.constant(frames), training=False)
+  expected = weight * losses.moving_pixel_loss(outputs["reconstruction"], frames, 0.2)
+  assert float(loss_terms["moving_pixels"]) == pytest.approx(float(expected), rel=1e-6)
+  assert (float(loss_terms["moving_pixels"]) > 0.0) == (weight > 0.0)
+  others = sum(float(value) for name, value in loss_terms.items()
+               if name not in ("total", "moving_pixels"))
+  assert float(loss_terms["total"]) == pytest.approx(
+      others + float(loss_terms["moving_pixels"]), rel=1e-5)

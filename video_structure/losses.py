@@ -20,6 +20,31 @@ def image_loss(reconstructed, target):
   return tf.reduce_sum(tf.square(reconstructed - target)) / (2.0 * num_frames)
 
 
+def moving_pixel_loss(reconstructed, target, threshold):
+  """Squared error on the pixels that change from the window's first frame (a CPU recipe aid).
+
+  The reconstructor gets the first frame's features, so the static background costs it little;
+  the pixels that carry the objects' motion are a few percent of the frame, and while keypoints
+  have not yet found an object its pixels hardly move the image loss. Adding their error again
+  with a weight (config `moving_pixel_weight`; 0 in the paper) raises their share of the
+  gradient. The mask is soft: m = min(1, max_c |target_t - target_0| / threshold).
+
+  Args:
+    reconstructed: `[B, T, H, W, C]` reconstructed frames.
+    target: `[B, T, H, W, C]` true frames in [-0.5, 0.5]; frame 0 is the reference.
+    threshold: colour change (in the frames' units) at which the mask reaches 1.
+
+  Returns:
+    sum(m * (reconstructed - target)^2) / (2 * B * T), float32.
+  """
+  reconstructed = tf.cast(reconstructed, tf.float32)
+  target = tf.cast(target, tf.float32)
+  change = tf.reduce_max(tf.abs(target - target[:, :1]), axis=-1, keepdims=True)
+  mask = tf.minimum(change / threshold, 1.0)
+  num_frames = tf.cast(tf.shape(target)[0] * tf.shape(target)[1], tf.float32)
+  return tf.reduce_sum(mask * tf.square(reconstructed - target)) / (2.0 * num_frames)
+
+
 def keypoint_prediction_loss(predicted, detected):
   """The VRNN's reconstruction and future terms: sum of squared errors over all steps and all
   three keypoint components, divided by 2 * B * T.

@@ -23,8 +23,8 @@ from video_structure import losses
 from video_structure import ops
 from video_structure import vision
 
-LOSS_NAMES = ("image", "keypoint", "kl", "separation", "sparsity", "supervised",
-              "weight_decay")
+LOSS_NAMES = ("image", "moving_pixels", "keypoint", "kl", "separation", "sparsity",
+              "supervised", "weight_decay")
 
 
 @keras.saving.register_keras_serializable(package="video_structure")
@@ -235,6 +235,9 @@ class StructVRNN(keras.Model):
           seed=seed)
     loss_terms = {
         "image": losses.image_loss(reconstruction, frames),
+        "moving_pixels": cfg.moving_pixel_weight * losses.moving_pixel_loss(
+            reconstruction, frames, cfg.moving_pixel_threshold) if cfg.moving_pixel_weight
+                         else tf.constant(0.0),
         "keypoint": losses.keypoint_prediction_loss(rollout["keypoints"], detected),
         "kl": schedule["kl_weight"] * losses.kl_loss(rollout["kl"], num_observed),
         # Separation and sparsity act on keypoint coordinates and heatmaps; the CNN-VRNN's
