@@ -225,9 +225,10 @@ def test_optimizer_is_adam_with_per_tensor_clipnorm(model):
 @pytest.fixture(scope="module")
 def trained(frames):
   """40 steps on one fixed batch with a high learning rate; the image and keypoint losses before
-  and after (same batch, evaluation mode)."""
+  and after (same batch, evaluation mode). Without the CPU preset's moving-pixel term, which
+  shifts the weight of the image loss towards the moving squares (tested on its own below)."""
   keras.mixed_precision.set_global_policy("float32")
-  model = model_lib.build_model(tiny_config(learning_rate=1e-2))
+  model = model_lib.build_model(tiny_config(learning_rate=1e-2, moving_pixel_weight=0.0))
   batch = tf.constant(frames)
   before, _ = model.compute_losses(batch, training=False)
   dataset = tf.data.Dataset.from_tensors({"image": frames}).repeat()
@@ -240,11 +241,26 @@ def test_training_reduces_losses(trained):
   model, before, after, history = trained
   assert int(model.optimizer.iterations.numpy()) == 40
   assert float(after["image"]) < 0.7 * float(before["image"]), (before, after)
-  assert float(after["keypoint"]) < float(before["keypoint"]), (before, after)
   assert history["image_loss"][-1] < 0.7 * history["image_loss"][0]
+  assert history["loss"][-1] < 0.7 * history["loss"][0]
   for name in ["loss", "image_loss", "moving_pixels_loss", "keypoint_loss", "kl_loss",
                "separation_loss", "sparsity_loss", "weight_decay_loss"]:
     assert np.all(np.isfinite(history[name])), name
+
+
+def test_trained_dynamics_predict_the_trained_keypoints_better_than_fresh_dynamics(trained,
+                                                                                 frames):
+  # The detected keypoints move during training, so the keypoint loss before and after is not
+  # a fair comparison; fresh dynamics on the same (trained) vision are.
+  model, _, after, _ = trained
+  fresh = model_lib.build_model(tiny_config(learning_rate=1e-2, moving_pixel_weight=0.0))
+  for name in ("keypoint_detector", "appearance_encoder", "image_reconstructor"):
+    getattr(fresh, name).set_weights(getattr(model, name).get_weights())
+  batch = tf.constant(frames)
+  np.testing.assert_allclose(fresh.detect(batch)[0].numpy(), model.detect(batch)[0].numpy(),
+                             atol=1e-6)
+  untrained, _ = fresh.compute_losses(batch, training=False)
+  assert float(after["keypoint"]) < 0.8 * float(untrained["keypoint"]), (after, untrained)
 
 
 def test_mixed_bfloat16_train_step(frames):
