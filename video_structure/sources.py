@@ -63,16 +63,6 @@ def _select(dataset, mapping):
                      num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _check_split(builder, split):
-  try:
-    num_examples = builder.info.splits[split].num_examples
-  except (KeyError, ValueError) as error:
-    raise ValueError(f"Unknown split {split!r} of {builder.info.full_name}; known splits: "
-                     f"{', '.join(builder.info.splits.keys())}.") from error
-  if num_examples == 0:
-    raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
-
-
 def prepare_dmcs(data_dir, config_name="cpu"):
   """The DMCS TFDS builder for `config_name`, generated if missing (minutes; see the builder)."""
   import tensorflow_datasets as tfds
@@ -96,7 +86,8 @@ def prepare_dmcs(data_dir, config_name="cpu"):
 def load_dmcs_split(builder, split):
   """DMCS sequences: image, actions, reward and the task as `label`."""
   import tensorflow_datasets as tfds
-  _check_split(builder, split)
+  from video_structure import data  # pylint: disable=import-outside-toplevel
+  data.check_split(builder, split)
   dataset = builder.as_dataset(split=split, shuffle_files=False,
                                read_config=tfds.ReadConfig(try_autocache=False))
   return _select(dataset, {"image": "image", "actions": "action", "reward": "reward",

@@ -38,6 +38,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import gcs_utils
 
 from video_structure import beam_support
+from video_structure import data
 from video_structure import human_motion
 from video_structure import video_folder
 
@@ -576,10 +577,7 @@ def prepare(data_dir, config="cpu", manual_dir=None):
     A prepared `tfds.core.DatasetBuilder`; read it with `load_split`.
   """
   data_dir = os.fspath(data_dir)
-  parent = os.path.dirname(os.path.abspath(data_dir))
-  if not os.path.isdir(parent):
-    raise FileNotFoundError(
-        f"data_dir {data_dir!r}: its parent directory {parent!r} does not exist.")
+  data.check_data_dir_parent(data_dir)
   if isinstance(config, str):
     if config not in KNOWN_CONFIGS:
       raise ValueError(f"Unknown human_motion config {config!r}; known configs: "
@@ -632,13 +630,7 @@ def load_split(builder, split: str, with_labels: bool = False):
     (+ labels), in the stored order.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  try:
-    num_examples = builder.info.splits[split].num_examples
-  except (KeyError, ValueError) as error:
-    raise ValueError(f"Unknown split {split!r} of {builder.info.full_name}; known splits: "
-                     f"{', '.join(builder.info.splits.keys())}.") from error
-  if num_examples == 0:
-    raise ValueError(f"Split {split!r} of {builder.info.full_name} is empty.")
+  data.check_split(builder, split)
   keys = ["image", "true_object_pos"] + (["action", "video_name"] if with_labels else [])
   dataset = builder.as_dataset(split=split, shuffle_files=False,
                                read_config=tfds.ReadConfig(try_autocache=False))
