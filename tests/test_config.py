@@ -91,6 +91,8 @@ BAD_VALUES = [
     ("keypoint_width_anneal_steps", -1), ("num_eval_sequences", -1),
     ("presence_warmup_steps", -1), ("heatmap_init_gain", 0.0),
     ("moving_pixel_weight", -1.0), ("moving_pixel_threshold", 0.0),
+    ("foreground_attention_weight", -1.0), ("foreground_threshold", 0.0),
+    ("concentration_weight", -0.5),
     ("keypoint_width", 0.0), ("keypoint_width_start", -1.0), ("separation_sigma", 0.0),
     ("learning_rate", 0.0), ("clipnorm", 0.0), ("clipnorm", float("nan")),
     ("scheduled_sampling_observed", 1.5), ("scheduled_sampling_predicted", -0.1),

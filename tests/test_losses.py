@@ -61,6 +61,89 @@ def test_moving_pixel_loss_of_a_static_window_is_zero_and_of_a_saturated_mask_is
                              rtol=1e-5)
 
 
+def _object_visiting_each_cell():
+  """B=1, T=4, 4x4x3 frames (2x2 cells of 2x2 pixels) on a black background; in frame t an
+  object (0.5 in the red channel) sits in one pixel of cell t, so every pixel shows it in at
+  most one frame and the temporal median is the background."""
+  frames = np.zeros([1, 4, 4, 4, 3], np.float32)
+  for t, (row, col) in enumerate([(0, 1), (1, 2), (2, 0), (3, 3)]):
+    frames[0, t, row, col, 0] = 0.5
+  return frames
+
+
+def test_foreground_attention_loss_by_hand():
+  frames = _object_visiting_each_cell()
+  cell_of_frame = [(0, 0), (0, 1), (1, 0), (1, 1)]
+  heatmaps = np.zeros([1, 4, 2, 2, 2], np.float32)
+  for t, (row, col) in enumerate(cell_of_frame):
+    heatmaps[0, t, row, col, 0] = 1.0  # Keypoint 0 follows the object: 0 off the foreground.
+  heatmaps[..., 1] = 1.0               # Keypoint 1 is uniform: 3 of 4 cells are background.
+  result = losses.foreground_attention_loss(heatmaps, frames, threshold=0.1)
+  assert result.numpy() == pytest.approx((0.0 + 0.75) / 2, abs=1e-5)
+  # A change of half the threshold makes the object's cell count half: keypoint 0 keeps half
+  # of its mass off the foreground, keypoint 1 seven eighths.
+  result = losses.foreground_attention_loss(heatmaps, frames, threshold=1.0)
+  assert result.numpy() == pytest.approx((0.5 + 0.875) / 2, abs=1e-5)
+
+
+def test_foreground_attention_loss_weighted_by_the_reconstruction_error():
+  # The reconstruction misses the object in frames 0 and 1 (error 0.5 there: the frame's
+  # worst pixel, weight 1) and is perfect in frames 2 and 3 (weight 0 everywhere). Keypoint 0
+  # follows the object: 0 in frames 0-1, 1 in frames 2-3. Keypoint 1 is uniform: 0.75, then 1.
+  frames = _object_visiting_each_cell()
+  reconstruction = frames.copy()
+  reconstruction[0, :2] = 0.0
+  heatmaps = np.zeros([1, 4, 2, 2, 2], np.float32)
+  for t, (row, col) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+    heatmaps[0, t, row, col, 0] = 1.0
+  heatmaps[..., 1] = 1.0
+  result = losses.foreground_attention_loss(heatmaps, frames, 0.1, reconstruction)
+  assert result.numpy() == pytest.approx((0.5 + 0.875) / 2, abs=1e-5)
+
+
+def test_foreground_attention_loss_of_a_static_window_is_one():
+  rng = np.random.default_rng(2)
+  static = np.repeat(rng.uniform(-0.5, 0.5, [2, 1, 8, 8, 3]), 4, axis=1).astype(np.float32)
+  heatmaps = rng.uniform(0, 3, [2, 4, 4, 4, 5]).astype(np.float32)
+  assert losses.foreground_attention_loss(heatmaps, static, 0.1).numpy() == pytest.approx(1.0)
+
+
+def test_foreground_attention_loss_uses_the_temporal_median_not_the_first_frame():
+  # The object sits in cell (0, 0) in frames 1-3 but not in frame 0: the median is the object,
+  # so frame 0 (without it) is the odd one out, and a heatmap on cell (0, 0) in frames 1-3
+  # gets no credit.
+  frames = np.zeros([1, 4, 4, 4, 3], np.float32)
+  frames[0, 1:, 0, 0, 2] = -0.4
+  heatmaps = np.zeros([1, 4, 2, 2, 1], np.float32)
+  heatmaps[0, :, 0, 0, 0] = 1.0
+  result = losses.foreground_attention_loss(heatmaps, frames, 0.1)
+  assert result.numpy() == pytest.approx(0.0 * 0.25 + 1.0 * 0.75, abs=1e-5)
+
+
+def test_heatmap_concentration_loss_by_hand():
+  # 2x2 grid: cell centres at x, y = +-1. Keypoint 0: all mass on one cell -> variance 0.
+  # Keypoint 1: half on the top-left and half on the bottom-right cell -> mean (0, 0) and
+  # squared distance 2 for both halves -> 2. Keypoint 2: uniform -> variance of x and of y is
+  # 1 each -> 2. Keypoint 3: 3/4 on the left column, 1/4 on the right, same row -> mean
+  # x = -0.5, variance 0.75 (y constant).
+  heatmaps = np.zeros([1, 1, 2, 2, 4], np.float32)
+  heatmaps[0, 0, 1, 0, 0] = 7.0
+  heatmaps[0, 0, 0, 0, 1] = heatmaps[0, 0, 1, 1, 1] = 1.0
+  heatmaps[0, 0, :, :, 2] = 0.3
+  heatmaps[0, 0, 0, 0, 3] = 3.0
+  heatmaps[0, 0, 0, 1, 3] = 1.0
+  result = losses.heatmap_concentration_loss(heatmaps)
+  assert result.numpy() == pytest.approx((0.0 + 2.0 + 2.0 + 0.75) / 4, abs=1e-5)
+
+
+def test_heatmap_concentration_loss_of_a_uniform_16x16_map():
+  # Var of linspace(-1, 1, 16) is (1/16) sum x^2 = 0.37778 per axis.
+  grid = np.linspace(-1, 1, 16)
+  expected = 2 * np.mean(grid ** 2)
+  result = losses.heatmap_concentration_loss(np.ones([2, 3, 16, 16, 5], np.float32))
+  assert result.numpy() == pytest.approx(expected, rel=1e-5)
+
+
 def test_keypoint_prediction_loss_by_hand():
   # B=2, T=2, K=3: errors 1 and 2 in two components -> (1 + 4) / (2 * 2 * 2) = 0.625.
   predicted = np.zeros([2, 2, 3, 3], np.float32)

@@ -371,3 +371,26 @@ def test_moving_pixel_term_is_its_weight_times_the_loss_of_the_reconstruction(fr
                if name not in ("total", "moving_pixels"))
   assert float(loss_terms["total"]) == pytest.approx(
       others + float(loss_terms["moving_pixels"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("term, weight_field, loss_of_heatmaps", [
+    ("foreground_attention", "foreground_attention_weight",
+     lambda heatmaps, frames: losses.foreground_attention_loss(heatmaps, frames, 0.2)),
+    ("concentration", "concentration_weight",
+     lambda heatmaps, frames: losses.heatmap_concentration_loss(heatmaps)),
+])
+@pytest.mark.parametrize("weight", [0.0, 3.0])
+def test_heatmap_prior_terms_are_their_weight_times_the_loss_of_the_heatmaps(
+    frames, term, weight_field, loss_of_heatmaps, weight):
+  keras.mixed_precision.set_global_policy("float32")
+  model = model_lib.build_model(tiny_config(**{weight_field: weight},
+                                            foreground_threshold=0.2))
+  loss_terms, _ = model.compute_losses(tf.constant(frames), training=False)
+  _, heatmaps = model.detect(tf.constant(frames))
+  expected = weight * loss_of_heatmaps(heatmaps, frames)
+  assert float(loss_terms[term]) == pytest.approx(float(expected), rel=1e-5)
+  assert (float(loss_terms[term]) > 0.0) == (weight > 0.0)
+  others = sum(float(value) for name, value in loss_terms.items()
+               if name not in ("total", term))
+  assert float(loss_terms["total"]) == pytest.approx(others + float(loss_terms[term]),
+                                                     rel=1e-5)

@@ -6,6 +6,8 @@ shapes it expects. The model weights and sums them in `model.StructVRNN.compute_
 
 import tensorflow as tf
 
+from video_structure.ops import HEATMAP_EPSILON, coordinate_grid_x, coordinate_grid_y
+
 
 def image_loss(reconstructed, target):
   """Sum of squared errors over pixels and channels, divided by 2 * B * T.
@@ -43,6 +45,90 @@ def moving_pixel_loss(reconstructed, target, threshold):
   mask = tf.minimum(change / threshold, 1.0)
   num_frames = tf.cast(tf.shape(target)[0] * tf.shape(target)[1], tf.float32)
   return tf.reduce_sum(mask * tf.square(reconstructed - target)) / (2.0 * num_frames)
+
+
+def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None):
+  """Share of each keypoint's heatmap that lies off the moving foreground (a CPU recipe aid).
+
+  A keypoint whose blob sits on the static background gets no gradient from the image loss
+  once the reconstructor has learned to ignore it, so on a small budget most keypoints never
+  find an object. This term pulls every keypoint's heatmap mass onto pixels that differ from
+  the window's background, estimated per pixel as the temporal median of the window (objects
+  that move are absent from it); the separation loss then spreads keypoints over different
+  objects. Config `foreground_attention_weight`; 0 in the paper.
+
+  The foreground mask is m = min(1, max_c |frame_t - median_t(frames)| / threshold), max-pooled
+  to the heatmap grid, so a heatmap cell counts as foreground if any pixel in it does.
+
+  Args:
+    heatmaps: `[B, T, S, S, K]` raw non-negative detection maps.
+    frames: `[B, T, H, W, C]` frames in [-0.5, 0.5], H and W multiples of S.
+    threshold: colour change (in the frames' units) at which a pixel counts fully as
+      foreground.
+    reconstruction: optional `[B, T, H, W, C]` reconstructed frames; if given, the mask is
+      multiplied by each pixel's reconstruction error (max over channels, no gradient)
+      divided by the frame's largest such error.
+
+  Returns:
+    Scalar in [0, 1]: the mean over B, T and K of `1 - sum_cells(p_k * m)`, where p_k is the
+    heatmap normalised to sum to one (after adding `ops.HEATMAP_EPSILON`, as the keypoint
+    expectation does).
+  """
+  heatmaps = tf.cast(heatmaps, tf.float32)
+  frames = tf.cast(frames, tf.float32)
+  batch_size = tf.shape(frames)[0]
+  num_frames = tf.shape(frames)[1]
+  # Median over time: the mean of the two middle values of the sorted frames (T even).
+  ordered = tf.sort(frames, axis=1)
+  lower = ordered[:, (num_frames - 1) // 2]
+  upper = ordered[:, num_frames // 2]
+  background = 0.5 * (lower + upper)
+  change = tf.reduce_max(tf.abs(frames - background[:, tf.newaxis]), axis=-1, keepdims=True)
+  mask = tf.minimum(change / threshold, 1.0)
+  if reconstruction is not None:
+    # Weight the foreground by how badly it is reconstructed (relative to the frame's worst
+    # pixel; no gradient), so keypoints are pulled to objects no keypoint explains yet rather
+    # than crowding onto the ones already tracked.
+    error = tf.reduce_max(tf.abs(tf.cast(tf.stop_gradient(reconstruction), tf.float32) - frames),
+                          axis=-1, keepdims=True)
+    worst = tf.reduce_max(error, axis=[2, 3], keepdims=True)
+    mask *= tf.math.divide_no_nan(error, worst)
+  height, width = frames.shape[2], frames.shape[3]
+  cells = heatmaps.shape[2]
+  pool = height // cells
+  mask = tf.nn.max_pool2d(tf.reshape(mask, [-1, height, width, 1]), pool, pool, "VALID")
+  mask = tf.reshape(mask, [batch_size, num_frames, cells, width // pool, 1])
+  heatmaps = heatmaps + HEATMAP_EPSILON
+  distribution = heatmaps / tf.reduce_sum(heatmaps, axis=[2, 3], keepdims=True)
+  return 1.0 - tf.reduce_mean(tf.reduce_sum(distribution * mask, axis=[2, 3]))
+
+
+def heatmap_concentration_loss(heatmaps):
+  """Spatial variance of each keypoint's normalised heatmap (a CPU recipe aid).
+
+  A keypoint sits at its heatmap's expectation, so a heatmap spread over several objects puts
+  the keypoint between them, on none. Penalising the variance (the "concentration" prior of
+  unsupervised landmark discovery) makes every heatmap a single compact blob. Config
+  `concentration_weight`; 0 in the paper.
+
+  Args:
+    heatmaps: `[B, T, S, S, K]` raw non-negative detection maps.
+
+  Returns:
+    Scalar: the mean over B, T and K of `sum_cells p_k * |c - E_p[c]|^2`, with cell centres c
+    on the keypoint coordinate grid ([-1, 1]) and p_k the heatmap normalised to sum to one
+    (after adding `ops.HEATMAP_EPSILON`). 0 for a single cell; about 0.75 for a uniform map.
+  """
+  heatmaps = tf.cast(heatmaps, tf.float32) + HEATMAP_EPSILON
+  height, width = heatmaps.shape[2], heatmaps.shape[3]
+  distribution = heatmaps / tf.reduce_sum(heatmaps, axis=[2, 3], keepdims=True)
+  x = coordinate_grid_x(width)[tf.newaxis, :, tf.newaxis]   # [1, W, 1]
+  y = coordinate_grid_y(height)[:, tf.newaxis, tf.newaxis]  # [H, 1, 1]
+  mean_x = tf.reduce_sum(distribution * x, axis=[2, 3], keepdims=True)
+  mean_y = tf.reduce_sum(distribution * y, axis=[2, 3], keepdims=True)
+  variance = tf.reduce_sum(distribution * (tf.square(x - mean_x) + tf.square(y - mean_y)),
+                           axis=[2, 3])
+  return tf.reduce_mean(variance)
 
 
 def keypoint_prediction_loss(predicted, detected):

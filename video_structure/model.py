@@ -23,8 +23,8 @@ from video_structure import losses
 from video_structure import ops
 from video_structure import vision
 
-LOSS_NAMES = ("image", "moving_pixels", "keypoint", "kl", "separation", "sparsity",
-              "supervised", "weight_decay")
+LOSS_NAMES = ("image", "moving_pixels", "foreground_attention", "concentration", "keypoint", "kl",
+              "separation", "sparsity", "supervised", "weight_decay")
 
 
 @keras.saving.register_keras_serializable(package="video_structure")
@@ -237,6 +237,16 @@ class StructVRNN(keras.Model):
         "image": losses.image_loss(reconstruction, frames),
         "moving_pixels": cfg.moving_pixel_weight * losses.moving_pixel_loss(
             reconstruction, frames, cfg.moving_pixel_threshold) if cfg.moving_pixel_weight
+                         else tf.constant(0.0),
+        "foreground_attention": cfg.foreground_attention_weight
+                                * losses.foreground_attention_loss(
+                                    heatmaps, frames, cfg.foreground_threshold,
+                                    reconstruction if cfg.foreground_attention_residual
+                                    else None)
+                                if cfg.foreground_attention_weight and heatmaps is not None
+                                else tf.constant(0.0),
+        "concentration": cfg.concentration_weight * losses.heatmap_concentration_loss(heatmaps)
+                         if cfg.concentration_weight and heatmaps is not None
                          else tf.constant(0.0),
         "keypoint": losses.keypoint_prediction_loss(rollout["keypoints"], detected),
         "kl": schedule["kl_weight"] * losses.kl_loss(rollout["kl"], num_observed),
