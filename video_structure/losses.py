@@ -9,6 +9,20 @@ import tensorflow as tf
 from video_structure.ops import HEATMAP_EPSILON, coordinate_grid_x, coordinate_grid_y
 
 
+def _change_mask(frames, reference, threshold):
+  """Soft mask of the pixels that differ from `reference` (broadcast over time):
+  `min(1, max_c |frames - reference| / threshold)`, shape `[B, T, H, W, 1]`."""
+  change = tf.reduce_max(tf.abs(frames - reference), axis=-1, keepdims=True)
+  return tf.minimum(change / threshold, 1.0)
+
+
+def _heatmap_distribution(heatmaps):
+  """`[B, T, S, S, K]` raw maps -> the same maps normalised to sum to one over each map (after
+  adding `HEATMAP_EPSILON`, as the keypoint expectation in `ops.maps_to_keypoints` does)."""
+  heatmaps = tf.cast(heatmaps, tf.float32) + HEATMAP_EPSILON
+  return heatmaps / tf.reduce_sum(heatmaps, axis=[2, 3], keepdims=True)
+
+
 def image_loss(reconstructed, target):
   """Sum of squared errors over pixels and channels, divided by 2 * B * T.
 
@@ -41,8 +55,7 @@ def moving_pixel_loss(reconstructed, target, threshold):
   """
   reconstructed = tf.cast(reconstructed, tf.float32)
   target = tf.cast(target, tf.float32)
-  change = tf.reduce_max(tf.abs(target - target[:, :1]), axis=-1, keepdims=True)
-  mask = tf.minimum(change / threshold, 1.0)
+  mask = _change_mask(target, target[:, :1], threshold)
   num_frames = tf.cast(tf.shape(target)[0] * tf.shape(target)[1], tf.float32)
   return tf.reduce_sum(mask * tf.square(reconstructed - target)) / (2.0 * num_frames)
 
@@ -74,7 +87,6 @@ def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None):
     heatmap normalised to sum to one (after adding `ops.HEATMAP_EPSILON`, as the keypoint
     expectation does).
   """
-  heatmaps = tf.cast(heatmaps, tf.float32)
   frames = tf.cast(frames, tf.float32)
   batch_size = tf.shape(frames)[0]
   num_frames = tf.shape(frames)[1]
@@ -83,8 +95,7 @@ def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None):
   lower = ordered[:, (num_frames - 1) // 2]
   upper = ordered[:, num_frames // 2]
   background = 0.5 * (lower + upper)
-  change = tf.reduce_max(tf.abs(frames - background[:, tf.newaxis]), axis=-1, keepdims=True)
-  mask = tf.minimum(change / threshold, 1.0)
+  mask = _change_mask(frames, background[:, tf.newaxis], threshold)
   if reconstruction is not None:
     # Weight the foreground by how badly it is reconstructed (relative to the frame's worst
     # pixel; no gradient), so keypoints are pulled to objects no keypoint explains yet rather
@@ -98,8 +109,7 @@ def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None):
   pool = height // cells
   mask = tf.nn.max_pool2d(tf.reshape(mask, [-1, height, width, 1]), pool, pool, "VALID")
   mask = tf.reshape(mask, [batch_size, num_frames, cells, width // pool, 1])
-  heatmaps = heatmaps + HEATMAP_EPSILON
-  distribution = heatmaps / tf.reduce_sum(heatmaps, axis=[2, 3], keepdims=True)
+  distribution = _heatmap_distribution(heatmaps)
   return 1.0 - tf.reduce_mean(tf.reduce_sum(distribution * mask, axis=[2, 3]))
 
 
@@ -119,9 +129,8 @@ def heatmap_concentration_loss(heatmaps):
     on the keypoint coordinate grid ([-1, 1]) and p_k the heatmap normalised to sum to one
     (after adding `ops.HEATMAP_EPSILON`). 0 for a single cell; about 0.75 for a uniform map.
   """
-  heatmaps = tf.cast(heatmaps, tf.float32) + HEATMAP_EPSILON
   height, width = heatmaps.shape[2], heatmaps.shape[3]
-  distribution = heatmaps / tf.reduce_sum(heatmaps, axis=[2, 3], keepdims=True)
+  distribution = _heatmap_distribution(heatmaps)
   x = coordinate_grid_x(width)[tf.newaxis, :, tf.newaxis]   # [1, W, 1]
   y = coordinate_grid_y(height)[:, tf.newaxis, tf.newaxis]  # [H, 1, 1]
   mean_x = tf.reduce_sum(distribution * x, axis=[2, 3], keepdims=True)
