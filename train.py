@@ -85,6 +85,7 @@ def main(argv=None):
   from video_structure import evaluation
   from video_structure import export
   from video_structure import model as model_lib
+  from video_structure import reseeding
   from video_structure import training
 
   preset = args.preset or ("paper" if tf.config.list_physical_devices("GPU") else "cpu")
@@ -176,6 +177,14 @@ def main(argv=None):
         training.ProgressCallback(config.num_steps, config.batch_size * window_length),
         training.CheckpointCallback(run_dir, config.checkpoint_every_steps),  # Chief only.
     ]
+    if config.reseed_every_steps and step < config.reseed_until_step:
+      # Unsharded windows with a seed fixed by the step: the same batch on every worker and
+      # after a resume.
+      callbacks.append(reseeding.KeypointReseeding(
+          lambda seed: data.make_windows_dataset(source.train, window_length,
+                                                 reseeding.RESEED_WINDOWS, training=True,
+                                                 seed=seed, name=f"{source.name}/train"),
+          log=(lambda line: print(line, flush=True)) if is_chief else None))
     if is_chief:
       tensorboard = training.TensorBoardCallback(
           os.path.join(run_dir, "tensorboard"), example_frames, config.image_summary_every_steps,

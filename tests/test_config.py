@@ -92,7 +92,9 @@ BAD_VALUES = [
     ("presence_warmup_steps", -1), ("heatmap_init_gain", 0.0),
     ("moving_pixel_weight", -1.0), ("moving_pixel_threshold", 0.0),
     ("foreground_attention_weight", -1.0), ("foreground_threshold", 0.0),
-    ("concentration_weight", -0.5),
+    ("concentration_weight", -0.5), ("foreground_colour_weight", -1.0),
+    ("reseed_every_steps", -100), ("reseed_until_step", -1), ("reseed_max_keypoints", -1),
+    ("reseed_distance", 0.0),
     ("keypoint_width", 0.0), ("keypoint_width_start", -1.0), ("separation_sigma", 0.0),
     ("learning_rate", 0.0), ("clipnorm", 0.0), ("clipnorm", float("nan")),
     ("scheduled_sampling_observed", 1.5), ("scheduled_sampling_predicted", -0.1),
@@ -236,6 +238,10 @@ def test_markdown_table_lists_every_field_and_preset():
   assert len(table) == 2 + len(dataclasses.fields(config_lib.Config))
   row = next(line for line in table if line.startswith("| `num_keypoints`"))
   assert row.endswith("| 12 | 24 | 48 | 48 | 64 | 64 | 12 | 12 |")
-  # The foreground attention was measured on Basketball only; the other CPU presets keep it off.
-  row = next(line for line in table if line.startswith("| `foreground_attention_weight`"))
-  assert row.endswith("| 0.0 | 1.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 |")
+  # The foreground attention, the foreground colours and re-seeding were measured on Basketball
+  # only; the other CPU presets keep them off.
+  for name, on in [("foreground_attention_weight", "1.0"), ("foreground_colour_weight", "1.0"),
+                   ("reseed_every_steps", "100"), ("reseed_until_step", "700")]:
+    off = "0.0" if "." in on else "0"
+    row = next(line for line in table if line.startswith(f"| `{name}`"))
+    assert row.endswith(f"| {off} | {on} | {off} | {off} | {off} | {off} | {off} | {off} |"), row

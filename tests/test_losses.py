@@ -348,3 +348,39 @@ def test_linear_ramp_accepts_the_optimizer_step_variable():
 
 def test_linear_ramp_tensor_zero_ramp_steps_gives_final_value():
   assert losses.linear_ramp(0, tf.constant(0), 0.5).numpy() == pytest.approx(0.5)
+
+
+# foreground_mask / foreground_colour_loss -----------------------------------------------------
+
+def test_foreground_mask_on_the_pixel_grid_and_pooled_to_cells():
+  frames = _object_visiting_each_cell()
+  pixels = losses.foreground_mask(frames, 0.1, 4).numpy()
+  assert pixels.shape == (1, 4, 4, 4, 1)
+  expected = np.zeros([1, 4, 4, 4, 1], np.float32)
+  for t, (row, col) in enumerate([(0, 1), (1, 2), (2, 0), (3, 3)]):
+    expected[0, t, row, col, 0] = 1.0
+  np.testing.assert_allclose(pixels, expected)
+  cells = losses.foreground_mask(frames, 1.0, 2).numpy()[0, ..., 0]  # A change of 0.5 of 1.
+  expected_cells = np.zeros([4, 2, 2], np.float32)
+  for t, (row, col) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+    expected_cells[t, row, col] = 0.5
+  np.testing.assert_allclose(cells, expected_cells)
+
+
+def test_foreground_mask_weights_pixels_before_pooling():
+  frames = _object_visiting_each_cell()
+  weights = np.full([1, 4, 4, 4, 1], 0.25, np.float32)
+  cells = losses.foreground_mask(frames, 0.1, 2, weights).numpy()
+  assert cells.sum() == pytest.approx(4 * 0.25)
+
+
+def test_foreground_colour_loss_by_hand():
+  frames = _object_visiting_each_cell()
+  # Predicting black everywhere misses the object's 0.5 in one pixel per frame; the errors on
+  # the background (here 0.3 in the green channel) are not counted.
+  predicted = np.zeros_like(frames)
+  predicted[..., 1] = 0.3
+  result = losses.foreground_colour_loss(predicted, frames, 0.1)
+  # Per frame: one foreground pixel with squared error 0.25 + 0.09; / (2 * B * T) * T frames.
+  assert result.numpy() == pytest.approx(4 * (0.25 + 0.09) / (2 * 4), rel=1e-6)
+  assert losses.foreground_colour_loss(frames, frames, 0.1).numpy() == 0.0

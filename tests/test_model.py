@@ -394,3 +394,46 @@ def test_heatmap_prior_terms_are_their_weight_times_the_loss_of_the_heatmaps(
                if name not in ("total", term))
   assert float(loss_terms["total"]) == pytest.approx(others + float(loss_terms[term]),
                                                      rel=1e-5)
+
+
+@pytest.mark.parametrize("weight", [0.0, 3.0])
+def test_foreground_colour_term_is_its_weight_times_the_loss_of_the_decoded_features(frames,
+                                                                                     weight):
+  keras.mixed_precision.set_global_policy("float32")
+  model = model_lib.build_model(tiny_config(foreground_colour_weight=weight,
+                                            foreground_threshold=0.2))
+  assert (model.foreground_colour_decoder is None) == (weight == 0.0)
+  loss_terms, _ = model.compute_losses(tf.constant(frames), training=False)
+  if weight:
+    features = model.keypoint_detector.detect_with_features(
+        tf.reshape(frames, [-1] + list(frames.shape[2:])))[2]
+    pool = model.config.image_size // model.config.heatmap_size
+    predicted = tf.reshape(tf.nn.depth_to_space(model.foreground_colour_decoder(features), pool),
+                           frames.shape)
+    expected = weight * float(losses.foreground_colour_loss(predicted, frames, 0.2))
+  else:
+    expected = 0.0
+  assert float(loss_terms["foreground_colour"]) == pytest.approx(expected, rel=1e-5)
+  assert (float(loss_terms["foreground_colour"]) > 0.0) == (weight > 0.0)
+  others = sum(float(value) for name, value in loss_terms.items()
+               if name not in ("total", "foreground_colour"))
+  assert float(loss_terms["total"]) == pytest.approx(
+      others + float(loss_terms["foreground_colour"]), rel=1e-5)
+
+
+def test_foreground_colour_term_trains_the_detector_encoder_not_its_heads(frames):
+  """The auxiliary decoder exists to shape the detector's features: its loss reaches the
+  encoder and the decoder, and nothing else (the keypoint heads, reconstructor, dynamics)."""
+  keras.mixed_precision.set_global_policy("float32")
+  model = model_lib.build_model(tiny_config(foreground_colour_weight=1.0))
+  with tf.GradientTape() as tape:
+    loss_terms, _ = model.compute_losses(tf.constant(frames), training=False)
+    term = loss_terms["foreground_colour"]
+  variables = model.trainable_variables
+  gradients = tape.gradient(term, variables)
+  reached = {v.path for v, g in zip(variables, gradients)
+             if g is not None and float(tf.reduce_max(tf.abs(g))) > 0}
+  assert any("keypoint_detector/encoder" in path for path in reached)
+  assert any("foreground_colour_decoder" in path for path in reached)
+  assert all("keypoint_detector/encoder" in path or "foreground_colour_decoder" in path
+             for path in reached), sorted(reached)

@@ -84,6 +84,18 @@ class Config:
       0.0, "lambda_conc: weight of the spatial variance of each keypoint's heatmap "
       "(`losses.heatmap_concentration_loss`); keeps a keypoint on one object instead of "
       "between several. Not in the paper (0).")
+  foreground_colour_weight: float = _field(
+      0.0, "lambda_colour: weight of an auxiliary decoder that predicts the colours of the "
+      "moving foreground from the detector's features (`losses.foreground_colour_loss`); makes "
+      "the detector represent every moving object, also those no keypoint has found. Not in "
+      "the paper (0).")
+  reseed_every_steps: int = _field(
+      0, "Every this many steps, point keypoints that duplicate another keypoint at the worst "
+      "reconstructed moving object (`reseeding.reseed`); 0 = never. Not in the paper.")
+  reseed_until_step: int = _field(0, "Last step at which keypoints are re-seeded.")
+  reseed_distance: float = _field(0.1, "Mean distance (coordinate units) below which two "
+                                  "keypoints count as duplicates for re-seeding.")
+  reseed_max_keypoints: int = _field(4, "Most keypoints re-seeded at one event.")
   sparsity_weight: float = _field(0.1, "lambda_sparse: L1 on the keypoint scales mu.")
   sparsity_warmup_steps: int = _field(0, "Steps over which lambda_sparse rises from 0.")
   separation_weight: float = _field(0.1, "lambda_sep: temporal separation loss scale.")
@@ -145,14 +157,15 @@ class Config:
                     "sparsity_warmup_steps", "separation_weight", "kl_beta", "kl_anneal_steps",
                     "scheduled_sampling_ramp_steps", "action_size", "keypoint_width_anneal_steps",
                     "presence_warmup_steps", "moving_pixel_weight", "foreground_attention_weight",
-                    "concentration_weight",
+                    "concentration_weight", "foreground_colour_weight", "reseed_every_steps",
+                    "reseed_until_step", "reseed_max_keypoints",
                     "num_eval_sequences"]
     for name in non_negative:
       if getattr(self, name) < 0:
         raise ValueError(f"config: `{name}` must be >= 0, got {getattr(self, name)!r}.")
     for name in ["keypoint_width", "keypoint_width_start", "separation_sigma", "learning_rate",
                  "clipnorm", "heatmap_init_gain", "moving_pixel_threshold",
-                 "foreground_threshold"]:
+                 "foreground_threshold", "reseed_distance"]:
       if not getattr(self, name) > 0:
         raise ValueError(f"config: `{name}` must be > 0, got {getattr(self, name)!r}.")
     for name in ["scheduled_sampling_observed", "scheduled_sampling_predicted"]:
@@ -240,6 +253,9 @@ CPU_PRESETS = {
         # object).
         num_keypoints=24,
         foreground_attention_weight=1.0,
+        foreground_colour_weight=1.0,
+        reseed_every_steps=100,
+        reseed_until_step=700,
         moving_pixel_weight=20.0,
         heatmap_init_gain=10.0,
         heatmap_bias_init=-4.0,
@@ -263,7 +279,8 @@ CPU_PRESETS = {
 # The foreground attention was measured on Basketball only, after the other datasets' CPU runs.
 _CPU_COMPUTE = {key: value for key, value in CPU_PRESETS["basketball"].items()
                 if key not in ("dataset_config", "separation_weight", "num_keypoints",
-                               "foreground_attention_weight")}
+                               "foreground_attention_weight", "foreground_colour_weight",
+                               "reseed_every_steps", "reseed_until_step")}
 CPU_PRESETS["human36m"] = dict(_CPU_COMPUTE, dataset_config="cpu", layers_per_scale=1,
                                keypoint_width=1.0)
 CPU_PRESETS["dmcs"] = dict(_CPU_COMPUTE, dataset_config="cpu")

@@ -23,8 +23,9 @@ from video_structure import losses
 from video_structure import ops
 from video_structure import vision
 
-LOSS_NAMES = ("image", "moving_pixels", "foreground_attention", "concentration", "keypoint", "kl",
-              "separation", "sparsity", "supervised", "weight_decay")
+LOSS_NAMES = ("image", "moving_pixels", "foreground_attention", "foreground_colour",
+              "concentration", "keypoint", "kl", "separation", "sparsity", "supervised",
+              "weight_decay")
 
 
 @keras.saving.register_keras_serializable(package="video_structure")
@@ -67,6 +68,13 @@ class StructVRNN(keras.Model):
         cfg.num_keypoints, cfg.rnn_units, cfg.latent_size, cfg.prior_net_size,
         cfg.posterior_net_size, cfg.decoder_net_size, cfg.action_size,
         deterministic=cfg.dynamics == "rnn", seed=cfg.seed, name="dynamics")
+    # Auxiliary decoder of the foreground colours from the detector's features (a CPU recipe
+    # aid, `losses.foreground_colour_loss`): one 1x1 conv to each cell's pixels.
+    self.foreground_colour_decoder = None
+    if cfg.foreground_colour_weight and cfg.representation != "features":
+      pool = cfg.image_size // cfg.heatmap_size
+      self.foreground_colour_decoder = keras.layers.Conv2D(
+          3 * pool * pool, 1, dtype="float32", name="foreground_colour_decoder")
     self.loss_trackers = {name: keras.metrics.Mean(name=f"{name}_loss") for name in LOSS_NAMES}
     self.loss_trackers["total"] = keras.metrics.Mean(name="loss")
 
@@ -89,6 +97,9 @@ class StructVRNN(keras.Model):
     if cfg.action_size:
       inputs["actions"] = tf.zeros([1, cfg.sequence_length, cfg.action_size])
     self.call(inputs)
+    if self.foreground_colour_decoder is not None:
+      self.foreground_colour_decoder.build(
+          [None, cfg.heatmap_size, cfg.heatmap_size, self.keypoint_detector.encoder.output_filters])
 
   @property
   def metrics(self):
@@ -218,7 +229,20 @@ class StructVRNN(keras.Model):
                        "`true_object_pos` in its training data.")
     schedule = self.schedules(self.optimizer.iterations if self.optimizer else 0)
     num_observed = cfg.observed_steps
-    keypoints, heatmaps = self.detect(frames)
+    if self.foreground_colour_decoder is not None:
+      keypoints, heatmaps, features = self.keypoint_detector.detect_with_features(
+          ops.fold_time(frames))
+      batch_size = tf.shape(frames)[0]
+      keypoints = ops.unfold_time(keypoints, batch_size)
+      heatmaps = ops.unfold_time(heatmaps, batch_size)
+      pool = cfg.image_size // cfg.heatmap_size
+      predicted_colours = ops.unfold_time(tf.nn.depth_to_space(
+          self.foreground_colour_decoder(features), pool), batch_size)
+      foreground_colour = cfg.foreground_colour_weight * losses.foreground_colour_loss(
+          predicted_colours, frames, cfg.foreground_threshold)
+    else:
+      keypoints, heatmaps = self.detect(frames)
+      foreground_colour = tf.constant(0.0)
     reconstruction = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0],
                                       schedule["keypoint_width"], schedule["presence_weight"])
     detected = tf.stop_gradient(keypoints)  # No dynamics error reaches the vision nets.
@@ -245,6 +269,7 @@ class StructVRNN(keras.Model):
                                     else None)
                                 if cfg.foreground_attention_weight and heatmaps is not None
                                 else tf.constant(0.0),
+        "foreground_colour": foreground_colour,
         "concentration": cfg.concentration_weight * losses.heatmap_concentration_loss(heatmaps)
                          if cfg.concentration_weight and heatmaps is not None
                          else tf.constant(0.0),

@@ -129,9 +129,14 @@ class KeypointDetector(keras.layers.Layer):
 
   def call(self, images):
     """`[B, H, W, 3]` frames in [-0.5, 0.5] -> (`[B, K, 3]` keypoints, `[B, S, S, K]` maps)."""
-    features = self.encoder(ops.add_coord_channels(images))
-    heatmaps = self.heatmap_head(tf.cast(features, tf.float32))
-    return ops.maps_to_keypoints(heatmaps), heatmaps
+    keypoints, heatmaps, _ = self.detect_with_features(images)
+    return keypoints, heatmaps
+
+  def detect_with_features(self, images):
+    """As `call`, also returning the encoder's features `[B, S, S, F]` (float32)."""
+    features = tf.cast(self.encoder(ops.add_coord_channels(images)), tf.float32)
+    heatmaps = self.heatmap_head(features)
+    return ops.maps_to_keypoints(heatmaps), heatmaps, features
 
   def get_config(self):
     config = super().get_config()

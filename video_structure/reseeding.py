@@ -1,0 +1,224 @@
+"""Re-seeding of redundant keypoints (a CPU recipe aid; off in the paper presets).
+
+On a small budget the keypoints crowd onto the objects that are found first: a heatmap can
+only grow where it already has mass, so a keypoint that sits on an object already explained by
+another never moves to an object that nobody explains. Re-seeding is the keypoint counterpart
+of the dead-code restarts of vector quantisers: every `reseed_every_steps` steps (until
+`reseed_until_step`), the keypoints that duplicate another keypoint are pointed at the worst
+reconstructed moving pixels of a training batch. No labels are used.
+
+One re-seeding event, on a batch of training windows:
+1. detect keypoints; a keypoint is *redundant* if its mean distance (over the batch's frames)
+   to a keypoint with larger mean intensity mu is below `reseed_distance`, or if its mean mu
+   is below 0.05 (it draws nothing);
+2. score every heatmap cell of every frame by the reconstruction error (squared, summed over
+   channels, mean over the cell's pixels) times the foreground mask of
+   `losses.foreground_mask`; take each window's best cell, and the best windows, one target per
+   redundant keypoint (at most `reseed_max_keypoints`);
+3. point the keypoint's 1x1 heatmap head at its target: with f the detector features at the
+   target cell and f_bar their mean over the frame, the head's weights become
+   w = 2 tau (f - f_bar) / |f - f_bar|^2 and its bias tau - w.f, so its pre-activation is
+   +tau at the target and -tau at a cell with the frame's mean features (tau =
+   `RESEED_LOGIT`);
+4. zero the optimizer's first moments of those weights (the second moments are kept so the
+   next steps are not oversized).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from video_structure import losses
+from video_structure import ops
+
+RESEED_LOGIT = 60.0  # Pre-activation of a re-seeded head at its target; softplus(5) = 5.0.
+RESEED_WINDOWS = 32  # Training windows scored per event (more candidate targets than a batch).
+DEAD_INTENSITY = 0.05  # Mean mu below which a keypoint counts as drawing nothing.
+
+
+def redundant_keypoints(keypoints, distance):
+  """Indices of keypoints that duplicate a stronger keypoint, or draw nothing.
+
+  Args:
+    keypoints: `[B, T, K, 3]` (x, y, mu), x and y in [-1, 1].
+    distance: mean distance (keypoint units, over B and T) below which two keypoints are
+      duplicates.
+
+  Returns:
+    Sorted list of keypoint indices. Keypoints are visited by decreasing mean mu; one is kept
+    unless it is within `distance` of a kept one or its mean mu is below `DEAD_INTENSITY`.
+  """
+  keypoints = np.asarray(keypoints, np.float64)
+  xy = keypoints[..., :2]
+  mean_mu = keypoints[..., 2].mean(axis=(0, 1))
+  pair_distance = np.linalg.norm(xy[:, :, :, None] - xy[:, :, None], axis=-1).mean(axis=(0, 1))
+  kept, redundant = [], []
+  for k in np.argsort(-mean_mu, kind="stable"):
+    if mean_mu[k] < DEAD_INTENSITY or any(pair_distance[k, j] < distance for j in kept):
+      redundant.append(int(k))
+    else:
+      kept.append(int(k))
+  return sorted(redundant)
+
+
+def reseed_targets(scores, count):
+  """Targets for up to `count` keypoints: the best-scoring windows, one target each.
+
+  A window's target is, in every frame whose best cell scores at least half the window's best,
+  that best cell: the worst explained moving object of the window, followed through its
+  frames.
+
+  Args:
+    scores: `[B, T, S, S]` non-negative cell scores.
+    count: number of targets wanted.
+
+  Returns:
+    List of up to `count` (b, [(t, row, column), ...]) by decreasing best score; windows whose
+    best score is 0 give none.
+  """
+  scores = np.asarray(scores)
+  batch_size, num_frames, rows, columns = scores.shape
+  per_frame = scores.reshape(batch_size, num_frames, -1)
+  best_cell = per_frame.argmax(axis=2)  # [B, T]
+  best_in_frame = per_frame.max(axis=2)  # [B, T]
+  best_in_window = best_in_frame.max(axis=1)  # [B]
+  targets = []
+  for b in np.argsort(-best_in_window, kind="stable")[:count]:
+    if best_in_window[b] <= 0:
+      break
+    cells = [(t, int(best_cell[b, t]) // columns, int(best_cell[b, t]) % columns)
+             for t in range(num_frames) if best_in_frame[b, t] >= 0.5 * best_in_window[b]]
+    targets.append((int(b), cells))
+  return targets
+
+
+def head_weights_for_target(features, cells, logit=RESEED_LOGIT, ridge=1e-3):
+  """Weights and bias of a 1x1 head that fires at given cells of a window's feature maps.
+
+  A linear least-squares fit of the pre-activation to +logit at the target cells and -logit at
+  every cell more than one cell away from the frame's target (the target's neighbours, which
+  the object may overlap, are left out), positives and negatives weighted equally in total,
+  with a small ridge penalty on the weights.
+
+  Args:
+    features: `[T, S, S, F]` detector features of one window.
+    cells: list of (t, row, column) target cells, at most one per frame.
+    logit: pre-activation wanted at the targets.
+    ridge: ridge penalty, relative to the mean squared feature.
+
+  Returns:
+    (`[F]` weights, scalar bias).
+  """
+  features = np.asarray(features, np.float64)
+  num_frames, rows, columns, num_features = features.shape
+  target = np.zeros([num_frames, rows, columns])
+  weight = np.zeros([num_frames, rows, columns])
+  row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
+  for t, row, column in cells:
+    far = np.maximum(abs(row_index - row), abs(column_index - column)) > 1
+    weight[t][far] = 1.0
+    target[t][far] = -logit
+    weight[t, row, column] = -1.0  # Marks a positive; set below.
+    target[t, row, column] = logit
+  positive = weight < 0
+  weight[positive] = 0.5 / positive.sum()
+  negative = (weight > 0) & ~positive
+  weight[negative] = 0.5 / negative.sum()
+  design = np.concatenate([features.reshape(-1, num_features),
+                           np.ones([features[..., 0].size, 1])], axis=1)
+  w = weight.reshape(-1)
+  gram = design.T @ (design * w[:, None])
+  penalty = ridge * float(np.mean(np.square(features))) * np.eye(num_features + 1)
+  penalty[-1, -1] = 0.0  # No penalty on the bias.
+  solution = np.linalg.solve(gram + penalty, design.T @ (w * target.reshape(-1)))
+  return solution[:-1], float(solution[-1])
+
+
+def reseed(model, frames, distance, max_keypoints):
+  """One re-seeding event on a batch of training windows (see the module docstring).
+
+  Args:
+    model: a built `StructVRNN` with a keypoint detector.
+    frames: `[B, T, H, W, 3]` float32 training windows in [-0.5, 0.5].
+    distance: `reseed_distance`.
+    max_keypoints: `reseed_max_keypoints`.
+
+  Returns:
+    List of (keypoint, b, [(t, row, column), ...]) for the keypoints that were re-seeded.
+  """
+  cfg = model.config
+  frames = tf.convert_to_tensor(frames, tf.float32)
+  keypoints, heatmaps = model.detect(frames)
+  redundant = redundant_keypoints(keypoints.numpy(), distance)[:max_keypoints]
+  if not redundant:
+    return []
+  reconstruction = model.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
+  cells = heatmaps.shape[2]
+  pool = cfg.image_size // cells
+  error = tf.reduce_sum(tf.square(reconstruction - frames), axis=-1, keepdims=True)
+  batch_size, num_frames = frames.shape[0], frames.shape[1]
+  error = tf.nn.avg_pool2d(ops.fold_time(error), pool, pool, "VALID")
+  error = tf.reshape(error, [batch_size, num_frames, cells, cells])
+  mask = losses.foreground_mask(frames, cfg.foreground_threshold, cells)[..., 0]
+  targets = reseed_targets((error * mask).numpy(), len(redundant))
+  detector = model.keypoint_detector
+  features = detector.encoder(ops.add_coord_channels(ops.fold_time(frames)))
+  features = tf.reshape(tf.cast(features, tf.float32),
+                        [batch_size, num_frames] + features.shape[1:].as_list()).numpy()
+  head = detector.heatmap_head
+  kernel = head.kernel.numpy()  # [1, 1, F, K]
+  bias = head.bias.numpy()  # [K]
+  reseeded = []
+  for k, (b, cells) in zip(redundant, targets):
+    kernel[0, 0, :, k], bias[k] = head_weights_for_target(features[b], cells)
+    reseeded.append((k, b, cells))
+  if not reseeded:
+    return []
+  head.kernel.assign(kernel)
+  head.bias.assign(bias)
+  _zero_first_moments(model.optimizer, [head.kernel, head.bias], [k for k, *_ in reseeded])
+  return reseeded
+
+
+def _zero_first_moments(optimizer, variables, keypoint_indices):
+  """Zeroes Adam's first moments of the re-seeded keypoints' slices (last axis = keypoint)."""
+  if optimizer is None or not getattr(optimizer, "built", False):
+    return
+  momentums = getattr(optimizer, "_momentums", None)
+  if momentums is None:
+    return
+  for variable in variables:
+    moment = momentums[optimizer._get_variable_index(variable)]
+    values = moment.numpy()
+    values[..., keypoint_indices] = 0.0
+    moment.assign(values)
+
+
+class KeypointReseeding(keras.callbacks.Callback):
+  """Runs `reseed` every `reseed_every_steps` training steps up to `reseed_until_step`.
+
+  The batch of an event at step s is the first batch of `make_windows(config.seed + s)`, so a
+  resumed run re-seeds exactly as an uninterrupted one, and under a multi-worker strategy every
+  worker (given the same unsharded windows) assigns the same weights.
+
+  Args:
+    make_windows: callable, seed -> iterable of training batches (dicts with `image`
+      `[B, T, H, W, 3]`).
+    log: callable taking one line of text, or None.
+  """
+
+  def __init__(self, make_windows, log=print):
+    super().__init__()
+    self.make_windows = make_windows
+    self.log = log
+
+  def on_train_batch_end(self, batch, logs=None):
+    cfg = self.model.config
+    step = int(self.model.optimizer.iterations.numpy())
+    if not cfg.reseed_every_steps or step > cfg.reseed_until_step or step % cfg.reseed_every_steps:
+      return
+    frames = next(iter(self.make_windows(cfg.seed + step)))["image"]
+    reseeded = reseed(self.model, frames, cfg.reseed_distance, cfg.reseed_max_keypoints)
+    if self.log is not None:
+      self.log(f"Step {step}: re-seeded keypoints {[k for k, *_ in reseeded]} "
+               f"(duplicates of another keypoint) at the worst reconstructed moving objects.")
