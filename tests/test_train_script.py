@@ -257,6 +257,20 @@ def test_restart_after_sigkill_loses_at_most_one_interval(tmp_path, data_dir):
 
 # Bad arguments. ----------------------------------------------------------------------------
 
+def test_reseeding_runs_at_its_interval_until_its_last_step(tmp_path, data_dir):
+  # Steps 2 and 4 re-seed, step 6 is past reseed_until_step. At initialisation every keypoint
+  # but one counts as a duplicate or draws nothing (mu is max-normalised), so each event
+  # re-seeds at least one keypoint.
+  run_dir = tmp_path / "run"
+  model, output = run_main(flags(run_dir, data_dir, "--num_steps", "6", "--skip_final",
+                                 "--reseed_every_steps", "2", "--reseed_until_step", "4",
+                                 "--reseed_distance", "2.0"))
+  events = re.findall(r"Step (\d+): re-seeded keypoints \[([\d, ]*)\]", output)
+  assert [int(step) for step, _ in events] == [2, 4]
+  assert all(keypoints for _, keypoints in events)
+  assert int(model.optimizer.iterations.numpy()) == 6
+
+
 def test_unknown_preset_stops_with_usage_message(tmp_path, data_dir, capsys):
   with pytest.raises(SystemExit) as exit_info:
     run_main(flags(tmp_path / "run", data_dir, "--preset", "gpu"))

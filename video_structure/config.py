@@ -175,6 +175,9 @@ class Config:
     if self.representation not in ("keypoints", "features"):
       raise ValueError(f"config: `representation` must be 'keypoints' or 'features', got "
                        f"{self.representation!r}.")
+    if self.representation == "features" and self.reseed_every_steps:
+      raise ValueError("config: `reseed_every_steps` re-seeds keypoint heatmap heads; the "
+                       "`features` representation has none (set it to 0).")
     if self.supervised_weight < 0:
       raise ValueError(f"config: `supervised_weight` must be >= 0, got "
                        f"{self.supervised_weight!r}.")
@@ -249,8 +252,9 @@ CPU_PRESETS = {
         # FG): peaky initial heatmaps, blobs that ignore mu for the first 300 steps, sparsity
         # introduced over 400 steps, narrower blobs, a stronger separation loss, the error of
         # moving pixels weighted up (objects are ~3% of the frame), heatmaps pulled onto the
-        # moving foreground, and twice the paper's keypoints (more of them start near an
-        # object).
+        # moving foreground, twice the paper's keypoints (more of them start near an object),
+        # detector features trained to represent every moving object, and duplicate keypoints
+        # re-seeded at the worst reconstructed moving object (runs COL, COL-RS).
         num_keypoints=24,
         foreground_attention_weight=1.0,
         foreground_colour_weight=1.0,
@@ -276,7 +280,8 @@ CPU_PRESETS = {
 }
 # The other datasets start from Basketball's CPU compute budget and recipe (not tuned per
 # dataset; docs/cpu_preset.md) and keep their own Table S1 loss settings and keypoint counts.
-# The foreground attention was measured on Basketball only, after the other datasets' CPU runs.
+# The foreground attention, the foreground colours and re-seeding were measured on Basketball
+# only, after the other datasets' CPU runs.
 _CPU_COMPUTE = {key: value for key, value in CPU_PRESETS["basketball"].items()
                 if key not in ("dataset_config", "separation_weight", "num_keypoints",
                                "foreground_attention_weight", "foreground_colour_weight",
@@ -298,10 +303,12 @@ MODEL_VARIANTS = {
     # Deterministic dynamics (no latent, no KL); best-of-many is meaningless without samples.
     "struct_rnn": dict(dynamics="rnn", num_samples=1),
     # Unstructured baseline: the same VRNN over a 3K-element CNN feature vector.
-    "cnn_vrnn": dict(representation="features"),
+    # (Re-seeding acts on keypoint heatmap heads, which the features do not have.)
+    "cnn_vrnn": dict(representation="features", reseed_every_steps=0),
     # Supervised baselines: the representation's first (x, y) entries tied to the objects.
     "struct_vrnn_supervised": dict(supervised_weight=1.0),
-    "cnn_vrnn_supervised": dict(representation="features", supervised_weight=1.0),
+    "cnn_vrnn_supervised": dict(representation="features", supervised_weight=1.0,
+                                reseed_every_steps=0),
     # Ablations of the vision losses.
     "struct_vrnn_no_separation": dict(separation_weight=0.0),
     "struct_vrnn_no_sparsity": dict(sparsity_weight=0.0),
