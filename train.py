@@ -177,7 +177,8 @@ def main(argv=None):
         training.ProgressCallback(config.num_steps, config.batch_size * window_length),
         training.CheckpointCallback(run_dir, config.checkpoint_every_steps),  # Chief only.
     ]
-    if config.reseed_every_steps and step < config.reseed_until_step:
+    if (config.reseed_every_steps and step < config.reseed_until_step
+        and config.representation == "keypoints"):  # The CNN-VRNN has no heatmap heads.
       # Unsharded windows with a seed fixed by the step: the same batch on every worker and
       # after a resume.
       callbacks.append(reseeding.KeypointReseeding(

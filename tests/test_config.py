@@ -111,16 +111,6 @@ def test_validate_names_the_bad_field(field, value):
     config.validate()
 
 
-def test_reseeding_the_features_representation_is_refused():
-  with pytest.raises(ValueError, match="`reseed_every_steps`.*features"):
-    config_lib.get_config("basketball", "cpu", representation="features",
-                          reseed_every_steps=100)
-  # The CNN-VRNN variants switch it off.
-  for variant in ("cnn_vrnn", "cnn_vrnn_supervised"):
-    config_lib.get_config("basketball", "cpu",
-                          **config_lib.variant_overrides(variant)).validate()
-
-
 @pytest.mark.parametrize("field, value", [("mixed_precision", "false"), ("num_keypoints", 2.5),
                                           ("num_keypoints", "12")])
 def test_from_dict_rejects_wrongly_typed_values(field, value):

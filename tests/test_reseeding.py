@@ -95,3 +95,12 @@ def test_reseed_points_a_duplicate_keypoint_at_an_unexplained_object():
   # Only keypoint 1's first moments are reset.
   assert np.abs(momentum.numpy()[..., 1]).max() == 0
   assert np.abs(momentum.numpy()[..., 0]).max() > 0
+
+
+def test_reseed_refuses_the_features_representation():
+  keras.mixed_precision.set_global_policy("float32")
+  model = model_lib.build_model(tiny_config(representation="features"))
+  frames = np.zeros([1, model.config.sequence_length, model.config.image_size,
+                     model.config.image_size, 3], np.float32)
+  with pytest.raises(ValueError, match="'features' representation has no keypoint heatmap"):
+    reseeding.reseed(model, frames, distance=0.1, max_keypoints=4)

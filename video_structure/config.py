@@ -87,11 +87,13 @@ class Config:
   foreground_colour_weight: float = _field(
       0.0, "lambda_colour: weight of an auxiliary decoder that predicts the colours of the "
       "moving foreground from the detector's features (`losses.foreground_colour_loss`); makes "
-      "the detector represent every moving object, also those no keypoint has found. Not in "
-      "the paper (0).")
+      "the detector represent every moving object, also those no keypoint has found. Keypoint "
+      "representation only. Not in the paper (0).")
   reseed_every_steps: int = _field(
       0, "Every this many steps, point keypoints that duplicate another keypoint at the worst "
-      "reconstructed moving object (`reseeding.reseed`); 0 = never. Not in the paper.")
+      "reconstructed moving object (`reseeding.reseed`); 0 = never. Keypoint heatmap heads "
+      "only (the `features` representation has none, as it has no separation or sparsity "
+      "loss). Not in the paper.")
   reseed_until_step: int = _field(0, "Last step at which keypoints are re-seeded.")
   reseed_distance: float = _field(0.1, "Mean distance (coordinate units) below which two "
                                   "keypoints count as duplicates for re-seeding.")
@@ -175,9 +177,6 @@ class Config:
     if self.representation not in ("keypoints", "features"):
       raise ValueError(f"config: `representation` must be 'keypoints' or 'features', got "
                        f"{self.representation!r}.")
-    if self.representation == "features" and self.reseed_every_steps:
-      raise ValueError("config: `reseed_every_steps` re-seeds keypoint heatmap heads; the "
-                       "`features` representation has none (set it to 0).")
     if self.supervised_weight < 0:
       raise ValueError(f"config: `supervised_weight` must be >= 0, got "
                        f"{self.supervised_weight!r}.")
@@ -303,12 +302,10 @@ MODEL_VARIANTS = {
     # Deterministic dynamics (no latent, no KL); best-of-many is meaningless without samples.
     "struct_rnn": dict(dynamics="rnn", num_samples=1),
     # Unstructured baseline: the same VRNN over a 3K-element CNN feature vector.
-    # (Re-seeding acts on keypoint heatmap heads, which the features do not have.)
-    "cnn_vrnn": dict(representation="features", reseed_every_steps=0),
+    "cnn_vrnn": dict(representation="features"),
     # Supervised baselines: the representation's first (x, y) entries tied to the objects.
     "struct_vrnn_supervised": dict(supervised_weight=1.0),
-    "cnn_vrnn_supervised": dict(representation="features", supervised_weight=1.0,
-                                reseed_every_steps=0),
+    "cnn_vrnn_supervised": dict(representation="features", supervised_weight=1.0),
     # Ablations of the vision losses.
     "struct_vrnn_no_separation": dict(separation_weight=0.0),
     "struct_vrnn_no_sparsity": dict(sparsity_weight=0.0),

@@ -13,15 +13,20 @@ One re-seeding event, on a batch of training windows:
    is below 0.05 (it draws nothing);
 2. score every heatmap cell of every frame by the reconstruction error (squared, summed over
    channels, mean over the cell's pixels) times the foreground mask of
-   `losses.foreground_mask`; take each window's best cell, and the best windows, one target per
-   redundant keypoint (at most `reseed_max_keypoints`);
-3. point the keypoint's 1x1 heatmap head at its target: with f the detector features at the
-   target cell and f_bar their mean over the frame, the head's weights become
-   w = 2 tau (f - f_bar) / |f - f_bar|^2 and its bias tau - w.f, so its pre-activation is
-   +tau at the target and -tau at a cell with the frame's mean features (tau =
-   `RESEED_LOGIT`);
+   `losses.foreground_mask`; a window's target is its best cell in every frame that scores at
+   least half the window's best (the worst explained moving object, followed through the
+   window), and the best windows give one target per redundant keypoint (at most
+   `reseed_max_keypoints`);
+3. give the keypoint a new 1x1 heatmap head (`head_weights_for_target`): a least-squares fit
+   of its pre-activation to +`RESEED_LOGIT` at the target cells and -`RESEED_LOGIT` at every
+   cell more than one cell away from them, on the window's detector features;
 4. zero the optimizer's first moments of those weights (the second moments are kept so the
    next steps are not oversized).
+
+The head can only fire on an object that the detector's features represent; on Basketball the
+features represent only the objects some keypoint already explains unless the foreground-colour
+decoder (config `foreground_colour_weight`) trains them on every moving object
+(docs/cpu_preset.md).
 """
 
 import keras
@@ -31,7 +36,10 @@ import tensorflow as tf
 from video_structure import losses
 from video_structure import ops
 
-RESEED_LOGIT = 60.0  # Pre-activation of a re-seeded head at its target; softplus(5) = 5.0.
+# Pre-activation of a re-seeded head at its targets (minus that elsewhere); of the order of the
+# peaks of trained heads (30-160 in a Basketball CPU run at step 500), so that the softplus map
+# is one sharp blob.
+RESEED_LOGIT = 60.0
 RESEED_WINDOWS = 32  # Training windows scored per event (more candidate targets than a batch).
 DEAD_INTENSITY = 0.05  # Mean mu below which a keypoint counts as drawing nothing.
 
@@ -147,31 +155,33 @@ def reseed(model, frames, distance, max_keypoints):
     List of (keypoint, b, [(t, row, column), ...]) for the keypoints that were re-seeded.
   """
   cfg = model.config
+  if cfg.representation != "keypoints":
+    raise ValueError(f"reseeding.reseed: the {cfg.representation!r} representation has no "
+                     f"keypoint heatmap heads to re-seed.")
   frames = tf.convert_to_tensor(frames, tf.float32)
-  keypoints, heatmaps = model.detect(frames)
+  detector = model.keypoint_detector
+  batch_size, num_frames = frames.shape[0], frames.shape[1]
+  keypoints, heatmaps, features = detector.detect_with_features(ops.fold_time(frames))
+  keypoints = ops.unfold_time(keypoints, batch_size)
   redundant = redundant_keypoints(keypoints.numpy(), distance)[:max_keypoints]
   if not redundant:
     return []
   reconstruction = model.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
-  cells = heatmaps.shape[2]
+  cells = heatmaps.shape[1]
   pool = cfg.image_size // cells
   error = tf.reduce_sum(tf.square(reconstruction - frames), axis=-1, keepdims=True)
-  batch_size, num_frames = frames.shape[0], frames.shape[1]
   error = tf.nn.avg_pool2d(ops.fold_time(error), pool, pool, "VALID")
   error = tf.reshape(error, [batch_size, num_frames, cells, cells])
   mask = losses.foreground_mask(frames, cfg.foreground_threshold, cells)[..., 0]
   targets = reseed_targets((error * mask).numpy(), len(redundant))
-  detector = model.keypoint_detector
-  features = detector.encoder(ops.add_coord_channels(ops.fold_time(frames)))
-  features = tf.reshape(tf.cast(features, tf.float32),
-                        [batch_size, num_frames] + features.shape[1:].as_list()).numpy()
+  features = tf.reshape(features, [batch_size, num_frames] + features.shape[1:].as_list()).numpy()
   head = detector.heatmap_head
   kernel = head.kernel.numpy()  # [1, 1, F, K]
   bias = head.bias.numpy()  # [K]
   reseeded = []
-  for k, (b, cells) in zip(redundant, targets):
-    kernel[0, 0, :, k], bias[k] = head_weights_for_target(features[b], cells)
-    reseeded.append((k, b, cells))
+  for k, (b, target_cells) in zip(redundant, targets):
+    kernel[0, 0, :, k], bias[k] = head_weights_for_target(features[b], target_cells)
+    reseeded.append((k, b, target_cells))
   if not reseeded:
     return []
   head.kernel.assign(kernel)
@@ -221,4 +231,4 @@ class KeypointReseeding(keras.callbacks.Callback):
     reseeded = reseed(self.model, frames, cfg.reseed_distance, cfg.reseed_max_keypoints)
     if self.log is not None:
       self.log(f"Step {step}: re-seeded keypoints {[k for k, *_ in reseeded]} "
-               f"(duplicates of another keypoint) at the worst reconstructed moving objects.")
+               f"(duplicates or drawing nothing) at the worst reconstructed moving objects.")
