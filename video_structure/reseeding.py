@@ -16,7 +16,7 @@ One re-seeding event, on a batch of training windows:
    `losses.foreground_mask`; a window's target is its best cell in every frame that scores at
    least half the window's best (the worst explained moving object, followed through the
    window), and the best windows give one target per redundant keypoint (at most
-   `reseed_max_keypoints`);
+   `reseed_max_keypoints`, the lowest-numbered redundant ones);
 3. give the keypoint a new 1x1 heatmap head (`head_weights_for_target`): a least-squares fit
    of its pre-activation to +`RESEED_LOGIT` at the target cells and -`RESEED_LOGIT` at every
    cell more than one cell away from them, on the window's detector features;
