@@ -27,7 +27,7 @@ def test_redundant_keypoints_keeps_the_strongest_of_a_group_and_drops_dead_ones(
   keypoints = _keypoints(positions, [0.5, 0.01, 0.9, 0.4])
   assert reseeding.redundant_keypoints(keypoints, 0.1) == [0, 1]
   assert reseeding.redundant_keypoints(keypoints, 0.04) == [1]
-  # At a distance larger than 0.8 (from 2 to 1 and 3... 3 is 0.85 from 2), 3 goes too.
+  # With a distance of 0.9, keypoint 3 (0.85 from keypoint 2) is a duplicate too.
   assert reseeding.redundant_keypoints(keypoints, 0.9) == [0, 1, 3]
 
 
