@@ -60,13 +60,43 @@ def moving_pixel_loss(reconstructed, target, threshold):
   return tf.reduce_sum(mask * tf.square(reconstructed - target)) / (2.0 * num_frames)
 
 
+def foreground_pixel_mask(frames, threshold):
+  """Soft mask of the moving foreground, per pixel.
+
+  m = min(1, max_c |frame_t - median_t(frames)| / threshold): the temporal median of the
+  window is its background, as objects that move are absent from it.
+
+  Args:
+    frames: `[B, T, H, W, C]` frames.
+    threshold: colour change (in the frames' units) at which a pixel counts fully.
+
+  Returns:
+    `[B, T, H, W, 1]` float32 in [0, 1].
+  """
+  frames = tf.cast(frames, tf.float32)
+  num_frames = tf.shape(frames)[1]
+  # Median over time: the mean of the two middle values of the sorted frames (T even).
+  ordered = tf.sort(frames, axis=1)
+  lower = ordered[:, (num_frames - 1) // 2]
+  upper = ordered[:, num_frames // 2]
+  background = 0.5 * (lower + upper)
+  return _change_mask(frames, background[:, tf.newaxis], threshold)
+
+
+def _max_pool_to_cells(mask, cells):
+  """`[B, T, H, W, 1]` -> `[B, T, cells, cells, 1]`, max over each cell's pixels."""
+  batch_size, num_frames = tf.shape(mask)[0], tf.shape(mask)[1]
+  height, width = mask.shape[2], mask.shape[3]
+  pool = height // cells
+  pooled = tf.nn.max_pool2d(tf.reshape(mask, [-1, height, width, 1]), pool, pool, "VALID")
+  return tf.reshape(pooled, [batch_size, num_frames, cells, width // pool, 1])
+
+
 def foreground_mask(frames, threshold, cells, pixel_weights=None):
   """Soft mask of the moving foreground on the heatmap grid.
 
-  m = min(1, max_c |frame_t - median_t(frames)| / threshold) per pixel (the temporal median of
-  the window is its background: objects that move are absent from it), optionally multiplied by
-  `pixel_weights`, then max-pooled to `cells` x `cells`, so a cell counts as foreground if any
-  pixel in it does.
+  `foreground_pixel_mask`, optionally multiplied by `pixel_weights`, then max-pooled to
+  `cells` x `cells`, so a cell counts as foreground if any pixel in it does.
 
   Args:
     frames: `[B, T, H, W, C]` float32 frames, H and W multiples of `cells`.
@@ -77,24 +107,14 @@ def foreground_mask(frames, threshold, cells, pixel_weights=None):
   Returns:
     `[B, T, cells, cells, 1]` float32 in [0, 1].
   """
-  frames = tf.cast(frames, tf.float32)
-  batch_size = tf.shape(frames)[0]
-  num_frames = tf.shape(frames)[1]
-  # Median over time: the mean of the two middle values of the sorted frames (T even).
-  ordered = tf.sort(frames, axis=1)
-  lower = ordered[:, (num_frames - 1) // 2]
-  upper = ordered[:, num_frames // 2]
-  background = 0.5 * (lower + upper)
-  mask = _change_mask(frames, background[:, tf.newaxis], threshold)
+  mask = foreground_pixel_mask(frames, threshold)
   if pixel_weights is not None:
     mask *= pixel_weights
-  height, width = frames.shape[2], frames.shape[3]
-  pool = height // cells
-  mask = tf.nn.max_pool2d(tf.reshape(mask, [-1, height, width, 1]), pool, pool, "VALID")
-  return tf.reshape(mask, [batch_size, num_frames, cells, width // pool, 1])
+  return _max_pool_to_cells(mask, cells)
 
 
-def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None):
+def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None,
+                              pixel_mask=None):
   """Share of each keypoint's heatmap that lies off the moving foreground (a CPU recipe aid).
 
   A keypoint whose blob sits on the static background gets no gradient from the image loss
@@ -115,6 +135,8 @@ def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None):
     reconstruction: optional `[B, T, H, W, C]` reconstructed frames; if given, the mask is
       multiplied by each pixel's reconstruction error (max over channels, no gradient)
       divided by the frame's largest such error.
+    pixel_mask: optional `foreground_pixel_mask(frames, threshold)`, computed once by the
+      caller when several terms need it.
 
   Returns:
     Scalar in [0, 1]: the mean over B, T and K of `1 - sum_cells(p_k * m)`, where p_k is the
@@ -122,22 +144,22 @@ def foreground_attention_loss(heatmaps, frames, threshold, reconstruction=None):
     expectation does).
   """
   frames = tf.cast(frames, tf.float32)
-  cells = heatmaps.shape[2]
-  if reconstruction is None:
-    mask = foreground_mask(frames, threshold, cells)
-  else:
+  if pixel_mask is None:
+    pixel_mask = foreground_pixel_mask(frames, threshold)
+  if reconstruction is not None:
     # Weight the foreground by how badly it is reconstructed (relative to the frame's worst
     # pixel; no gradient), so keypoints are pulled to objects no keypoint explains yet rather
     # than crowding onto the ones already tracked.
     error = tf.reduce_max(tf.abs(tf.cast(tf.stop_gradient(reconstruction), tf.float32) - frames),
                           axis=-1, keepdims=True)
     worst = tf.reduce_max(error, axis=[2, 3], keepdims=True)
-    mask = foreground_mask(frames, threshold, cells, tf.math.divide_no_nan(error, worst))
+    pixel_mask *= tf.math.divide_no_nan(error, worst)
+  mask = _max_pool_to_cells(pixel_mask, heatmaps.shape[2])
   distribution = _heatmap_distribution(heatmaps)
   return 1.0 - tf.reduce_mean(tf.reduce_sum(distribution * mask, axis=[2, 3]))
 
 
-def foreground_colour_loss(predicted, frames, threshold):
+def foreground_colour_loss(predicted, frames, threshold, pixel_mask=None):
   """Squared error of predicted frames on the moving foreground (a CPU recipe aid).
 
   The detector's encoder learns features only for objects some keypoint already explains, so
@@ -149,14 +171,16 @@ def foreground_colour_loss(predicted, frames, threshold):
     predicted: `[B, T, H, W, C]` frames predicted from the detector's features.
     frames: `[B, T, H, W, C]` true frames in [-0.5, 0.5].
     threshold: colour change from the window's temporal median at which a pixel counts fully
-      as foreground (`foreground_mask` at pixel resolution).
+      as foreground (`foreground_pixel_mask`).
+    pixel_mask: optional `foreground_pixel_mask(frames, threshold)`, computed once by the
+      caller when several terms need it.
 
   Returns:
     sum(m * (predicted - frames)^2) / (2 * B * T), float32.
   """
   predicted = tf.cast(predicted, tf.float32)
   frames = tf.cast(frames, tf.float32)
-  mask = foreground_mask(frames, threshold, frames.shape[2])
+  mask = foreground_pixel_mask(frames, threshold) if pixel_mask is None else pixel_mask
   num_frames = tf.cast(tf.shape(frames)[0] * tf.shape(frames)[1], tf.float32)
   return tf.reduce_sum(mask * tf.square(predicted - frames)) / (2.0 * num_frames)
 

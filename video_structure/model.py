@@ -123,6 +123,14 @@ class StructVRNN(keras.Model):
       heatmaps = ops.unfold_time(heatmaps, batch_size)
     return ops.unfold_time(keypoints, batch_size), heatmaps
 
+  def detect_with_features(self, frames):
+    """As `detect` (keypoint representation only), also returning the detector's encoder
+    features `[B, T, S, S, F]` float32 (the input of its heatmap head)."""
+    batch_size = tf.shape(frames)[0]
+    keypoints, heatmaps, features = self.keypoint_detector.detect_with_features(
+        ops.fold_time(frames))
+    return tuple(ops.unfold_time(tensor, batch_size) for tensor in (keypoints, heatmaps, features))
+
   def reconstruct(self, keypoints, first_frame, first_frame_keypoints, keypoint_width=None,
                   presence_weight=None):
     """Renders frames from keypoints and the first frame.
@@ -230,19 +238,13 @@ class StructVRNN(keras.Model):
     schedule = self.schedules(self.optimizer.iterations if self.optimizer else 0)
     num_observed = cfg.observed_steps
     if self.foreground_colour_decoder is not None:
-      keypoints, heatmaps, features = self.keypoint_detector.detect_with_features(
-          ops.fold_time(frames))
-      batch_size = tf.shape(frames)[0]
-      keypoints = ops.unfold_time(keypoints, batch_size)
-      heatmaps = ops.unfold_time(heatmaps, batch_size)
-      pool = cfg.image_size // cfg.heatmap_size
-      predicted_colours = ops.unfold_time(tf.nn.depth_to_space(
-          self.foreground_colour_decoder(features), pool), batch_size)
-      foreground_colour = cfg.foreground_colour_weight * losses.foreground_colour_loss(
-          predicted_colours, frames, cfg.foreground_threshold)
+      keypoints, heatmaps, features = self.detect_with_features(frames)
     else:
       keypoints, heatmaps = self.detect(frames)
-      foreground_colour = tf.constant(0.0)
+    # The foreground mask (a sort over time) is shared by the terms that use it.
+    foreground = (losses.foreground_pixel_mask(frames, cfg.foreground_threshold)
+                  if self.foreground_colour_decoder is not None
+                  or (cfg.foreground_attention_weight and heatmaps is not None) else None)
     reconstruction = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0],
                                       schedule["keypoint_width"], schedule["presence_weight"])
     detected = tf.stop_gradient(keypoints)  # No dynamics error reaches the vision nets.
@@ -266,10 +268,13 @@ class StructVRNN(keras.Model):
                                 * losses.foreground_attention_loss(
                                     heatmaps, frames, cfg.foreground_threshold,
                                     reconstruction if cfg.foreground_attention_residual
-                                    else None)
+                                    else None, pixel_mask=foreground)
                                 if cfg.foreground_attention_weight and heatmaps is not None
                                 else tf.constant(0.0),
-        "foreground_colour": foreground_colour,
+        "foreground_colour": cfg.foreground_colour_weight * losses.foreground_colour_loss(
+            self._predict_foreground_colours(features), frames, cfg.foreground_threshold,
+            pixel_mask=foreground) if self.foreground_colour_decoder is not None
+                             else tf.constant(0.0),
         "concentration": cfg.concentration_weight * losses.heatmap_concentration_loss(heatmaps)
                          if cfg.concentration_weight and heatmaps is not None
                          else tf.constant(0.0),
@@ -292,6 +297,13 @@ class StructVRNN(keras.Model):
     outputs = {"keypoints": keypoints, "reconstruction": reconstruction,
                "decoded_keypoints": rollout["keypoints"], "schedule": schedule}
     return loss_terms, outputs
+
+  def _predict_foreground_colours(self, features):
+    """`[B, T, S, S, F]` detector features -> `[B, T, H, W, 3]` frames predicted by the
+    auxiliary decoder (each cell's pixels from its features, depth-to-space)."""
+    pool = self.config.image_size // self.config.heatmap_size
+    pixels = tf.nn.depth_to_space(self.foreground_colour_decoder(ops.fold_time(features)), pool)
+    return ops.unfold_time(pixels, tf.shape(features)[0])
 
   def _update_trackers(self, loss_terms):
     for name, value in loss_terms.items():

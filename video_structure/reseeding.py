@@ -119,19 +119,14 @@ def head_weights_for_target(features, cells, logit=RESEED_LOGIT, ridge=1e-3):
   """
   features = np.asarray(features, np.float64)
   num_frames, rows, columns, num_features = features.shape
-  target = np.zeros([num_frames, rows, columns])
-  weight = np.zeros([num_frames, rows, columns])
+  positive = np.zeros([num_frames, rows, columns], bool)
+  negative = np.zeros([num_frames, rows, columns], bool)
   row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
   for t, row, column in cells:
-    far = np.maximum(abs(row_index - row), abs(column_index - column)) > 1
-    weight[t][far] = 1.0
-    target[t][far] = -logit
-    weight[t, row, column] = -1.0  # Marks a positive; set below.
-    target[t, row, column] = logit
-  positive = weight < 0
-  weight[positive] = 0.5 / positive.sum()
-  negative = (weight > 0) & ~positive
-  weight[negative] = 0.5 / negative.sum()
+    positive[t, row, column] = True
+    negative[t] = np.maximum(abs(row_index - row), abs(column_index - column)) > 1
+  weight = 0.5 * positive / positive.sum() + 0.5 * negative / negative.sum()
+  target = logit * (positive.astype(np.float64) - negative)
   design = np.concatenate([features.reshape(-1, num_features),
                            np.ones([features[..., 0].size, 1])], axis=1)
   w = weight.reshape(-1)
@@ -159,34 +154,31 @@ def reseed(model, frames, distance, max_keypoints):
     raise ValueError(f"reseeding.reseed: the {cfg.representation!r} representation has no "
                      f"keypoint heatmap heads to re-seed.")
   frames = tf.convert_to_tensor(frames, tf.float32)
-  detector = model.keypoint_detector
   batch_size, num_frames = frames.shape[0], frames.shape[1]
-  keypoints, heatmaps, features = detector.detect_with_features(ops.fold_time(frames))
-  keypoints = ops.unfold_time(keypoints, batch_size)
+  keypoints, heatmaps, features = model.detect_with_features(frames)
   redundant = redundant_keypoints(keypoints.numpy(), distance)[:max_keypoints]
   if not redundant:
     return []
   reconstruction = model.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
-  cells = heatmaps.shape[1]
+  cells = heatmaps.shape[2]
   pool = cfg.image_size // cells
   error = tf.reduce_sum(tf.square(reconstruction - frames), axis=-1, keepdims=True)
   error = tf.nn.avg_pool2d(ops.fold_time(error), pool, pool, "VALID")
   error = tf.reshape(error, [batch_size, num_frames, cells, cells])
   mask = losses.foreground_mask(frames, cfg.foreground_threshold, cells)[..., 0]
   targets = reseed_targets((error * mask).numpy(), len(redundant))
-  features = tf.reshape(features, [batch_size, num_frames] + features.shape[1:].as_list()).numpy()
-  head = detector.heatmap_head
+  features = features.numpy()
+  head = model.keypoint_detector.heatmap_head
   kernel = head.kernel.numpy()  # [1, 1, F, K]
   bias = head.bias.numpy()  # [K]
   reseeded = []
   for k, (b, target_cells) in zip(redundant, targets):
     kernel[0, 0, :, k], bias[k] = head_weights_for_target(features[b], target_cells)
     reseeded.append((k, b, target_cells))
-  if not reseeded:
-    return []
-  head.kernel.assign(kernel)
-  head.bias.assign(bias)
-  _zero_first_moments(model.optimizer, [head.kernel, head.bias], [k for k, *_ in reseeded])
+  if reseeded:  # Empty when no window has an unexplained moving cell.
+    head.kernel.assign(kernel)
+    head.bias.assign(bias)
+    _zero_first_moments(model.optimizer, [head.kernel, head.bias], [k for k, *_ in reseeded])
   return reseeded
 
 
