@@ -27,18 +27,22 @@ import subprocess
 import sys
 import time
 
+from video_structure import io_utils
+
+# Run with the project installed (`pip install -e .`, scripts/setup.sh does it) or the
+# repository on PYTHONPATH.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def measure_training(preset, precision, steps):
   import tensorflow as tf
-  from video_structure import config as config_lib
-  from video_structure import model as model_lib
-  config = config_lib.get_config("basketball", preset,
-                                 mixed_precision=precision == "mixed_bfloat16")
-  model = model_lib.build_model(config)
+  from video_structure import presets
+  from video_structure.training import builder
+  run_config = presets.get_config("basketball", preset,
+                                  mixed_precision=precision == "mixed_bfloat16")
+  config = run_config.model
+  model = builder.build_model(run_config)
   frames = tf.random.uniform([config.batch_size, config.sequence_length, config.image_size,
                               config.image_size, 3], -0.5, 0.5)
   batch = {"image": frames}
@@ -57,9 +61,10 @@ def measure_training(preset, precision, steps):
 
 
 def measure_generator(num_sequences=500, num_frames=50):
-  from video_structure import basketball
+  from video_structure.data import basketball
+  from video_structure.data import basketball_plays
   start = time.perf_counter()
-  trajectories = basketball.simulate_plays(num_sequences, num_frames, seed=0)
+  trajectories = basketball_plays.simulate_plays(num_sequences, num_frames, seed=0)
   simulate = time.perf_counter() - start
   start = time.perf_counter()
   basketball.render_frames(trajectories)
@@ -73,25 +78,27 @@ def measure_generator(num_sequences=500, num_frames=50):
 
 def measure_human_generator(num_sequences=64, num_frames=50):
   """Frames per second of the human-motion stand-in (animate + render 64x64)."""
-  from video_structure import human_motion
-  human_motion.generate(2, 5)  # Warm-up (first-call set-up).
+  from video_structure.data import human_motion_render
+  human_motion_render.generate(2, 5)  # Warm-up (first-call set-up).
   start = time.perf_counter()
-  human_motion.generate(num_sequences, num_frames, seed=0)
+  human_motion_render.generate(num_sequences, num_frames, seed=0)
   return {"frames": num_sequences * num_frames,
           "frames_per_second": num_sequences * num_frames / (time.perf_counter() - start)}
 
 
 def measure_dmcs_generator(num_sequences=2, num_frames=50):
   """Frames per second per DMCS task (physics + headless EGL rendering in the worker)."""
-  from video_structure import dmcs
-  return dmcs.generation_benchmark(num_sequences=num_sequences, num_frames=num_frames)
+  from video_structure.data import dmcs_generator
+  return dmcs_generator.generation_benchmark(num_sequences=num_sequences, num_frames=num_frames)
 
 
 def measure_pipeline(data_dir, batches=40):
-  from video_structure import data
-  builder = data.prepare_basketball(data_dir, "cpu")
-  windows = data.make_windows_dataset(data.load_split(builder, "train"), 16, 32, training=True,
-                                      seed=0)
+  from video_structure.data import tfds_builders
+  from video_structure.data import windows as windows_lib
+  from video_structure.data.builders import basketball as basketball_builder
+  builder = tfds_builders.prepare(basketball_builder.Builder, data_dir, "cpu")
+  windows = windows_lib.make_windows_dataset(tfds_builders.load_split(builder, "train"), 16, 32,
+                                             training=True, seed=0)
   iterator = iter(windows)
   next(iterator)
   start = time.perf_counter()
@@ -109,14 +116,15 @@ SCALING_END = "<!-- scaling: end -->"
 def measure_replicas(num_devices, global_batch, steps):
   """steps/s of the cpu preset trained with fit under MirroredStrategy on `num_devices` logical
   CPU devices at `global_batch` (runs in a fresh process: the CPU split precedes TF's init)."""
-  from video_structure import distribute
-  strategy = distribute.make_strategy("mirrored", num_cpu_devices=num_devices)
+  from video_structure.training import strategies
+  strategy = strategies.make_strategy("mirrored", num_cpu_devices=num_devices)
   import tensorflow as tf
-  from video_structure import config as config_lib
-  from video_structure import model as model_lib
-  config = config_lib.get_config("basketball", "cpu", batch_size=global_batch)
+  from video_structure import presets
+  from video_structure.training import builder
+  run_config = presets.get_config("basketball", "cpu", batch_size=global_batch)
+  config = run_config.model
   with strategy.scope():
-    model = model_lib.build_model(config)
+    model = builder.build_model(run_config)
   frames = tf.random.uniform([global_batch, config.sequence_length, config.image_size,
                               config.image_size, 3], -0.5, 0.5, seed=0)
   dataset = tf.data.Dataset.from_tensors(frames).repeat()
@@ -136,14 +144,14 @@ def measure_generation(mode, workers, num_train, num_test, work_dir):
   sequences: `plain`, or `beam` on the DirectRunner with `workers` processes."""
   import shutil
   import tensorflow_datasets as tfds
-  from datasets.basketball import basketball_dataset_builder as builder_lib
-  from video_structure import beam_support
+  from video_structure.data import beam
+  from video_structure.data.builders import basketball as builder_lib
   name = f"timing_{num_train}_{num_test}"
   config = builder_lib.BasketballConfig(name=name, num_train=num_train, num_test=num_test,
                                         num_frames=50, image_size=64)
   directory = os.path.join(work_dir, f"{mode}_{workers}")
   shutil.rmtree(directory, ignore_errors=True)
-  options = beam_support.direct_runner_options(workers) if mode == "beam" else None
+  options = beam.direct_runner_options(workers) if mode == "beam" else None
   builder = builder_lib.Builder(data_dir=directory, config=config)
   start = time.perf_counter()
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -218,13 +226,6 @@ def _read_scaling_section(path):
   return None
 
 
-def _write_atomic(path, text):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
-
-
 def run_scaling(args):
   rows = []
   for devices, batch in ((1, 8), (2, 8), (2, 16)):
@@ -249,7 +250,7 @@ def run_scaling(args):
           generation.append(_run_json(["--generation_one", mode, workers, num_train, num_test,
                                        work_dir]))
           print(f"  {generation[-1]['seconds']:.1f} s", flush=True)
-  from datasets.basketball import basketball_dataset_builder as builder_lib
+  from video_structure.data.builders import basketball as builder_lib
   paper = next(c for c in builder_lib.PREDEFINED_CONFIGS if c.name == "paper")
   section = scaling_section(rows, generation, paper.num_train + paper.num_test)
   print(section)
@@ -262,7 +263,7 @@ def run_scaling(args):
     text = text.replace(old, section)
   else:
     text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-  _write_atomic(args.output, text)
+  io_utils.atomic_write_text(args.output, text)
 
 
 def main():
@@ -360,7 +361,7 @@ def main():
   scaling = _read_scaling_section(args.output)  # Written by --scaling; kept.
   if scaling is not None:
     text += "\n" + scaling + "\n"
-  _write_atomic(args.output, text)
+  io_utils.atomic_write_text(args.output, text)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from video_structure import i3d  # noqa: E402  (after the path set-up above)
+# Needs the project installed (`pip install -e .`, scripts/setup.sh does it) or on PYTHONPATH.
+from video_structure.evaluation import i3d  # noqa: E402  (TensorFlow reads the variable above)
 
 
 def verify(path):

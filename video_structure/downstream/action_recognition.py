@@ -34,9 +34,13 @@ import sys
 import time
 from typing import Optional
 
+import keras
 import numpy as np
 
 from video_structure import downstream
+from video_structure.evaluation import figures
+from video_structure.evaluation import model_calls
+from video_structure.evaluation import report as report_lib
 
 REPRESENTATIONS = ("keypoints", "rnn_states")
 PROTOCOLS = ("splits", "paper")
@@ -152,7 +156,6 @@ def per_class_accuracy(predictions, labels, num_classes):
 def build_classifier(window_length, num_features, num_classes, units=128, dropout=0.25):
   """S2.2's classifier: `[B, T, F]` -> GRU(units) -> Dropout -> GRU(units) -> Dropout ->
   Dense(num_classes, softmax) -> `[B, num_classes]` class probabilities."""
-  import keras
   inputs = keras.Input((window_length, num_features), name="representation")
   hidden = keras.layers.GRU(units, return_sequences=True, name="gru_1")(inputs)
   hidden = keras.layers.Dropout(dropout, name="dropout_1")(hidden)
@@ -178,7 +181,6 @@ def train_classifier(train_features, train_labels, test_features, test_labels, n
     dict with `test_accuracy`, `train_accuracy`, `per_class_test_accuracy` (C entries),
     `final_train_loss`, `loss_per_epoch`, `num_features`, `test_predictions` (int `[M]`).
   """
-  import keras
   train_features = np.asarray(train_features, np.float32)
   test_features = np.asarray(test_features, np.float32)
   if train_features.ndim != 3 or test_features.ndim != 3 or (
@@ -230,12 +232,12 @@ def predict_classes(classifier, features, batch_size=1024):
 
 # Data. ----------------------------------------------------------------------------------------
 
-def extract_windows(functions, dataset, settings, window_length, max_sequences=None,
+def extract_windows(calls, dataset, settings, window_length, max_sequences=None,
                     name="dataset", with_truth=True):
   """The classifier inputs of every window of a split.
 
   Args:
-    functions: `downstream.ModelFunctions` of the trained model.
+    calls: `model_calls.ModelCalls` of the trained model.
     dataset: sequence dataset with `image` and `label` (and `true_object_pos`).
     settings: `Settings` (representation, batch size, windows per sequence, seed).
     window_length: L.
@@ -247,11 +249,10 @@ def extract_windows(functions, dataset, settings, window_length, max_sequences=N
   time_keys = ["image"] + (["true_object_pos"] if with_truth else [])
 
   def compute(batch, batch_index):
-    frames = downstream.frames_to_model_input(batch["image"])
-    keypoints = functions.detect(frames)  # [B, L, K, 3]
-    size = len(frames)
+    keypoints = calls.detect(batch["image"])  # [B, L, K, 3]
+    size = len(batch["image"])
     if settings.representation == "rnn_states":
-      features = functions.rnn_states(keypoints, seed=(settings.seed, batch_index))
+      features = calls.rnn_states(keypoints, seed=(settings.seed, batch_index))
     else:
       features = keypoints.reshape(size, window_length, -1)
     result = {"features": features.astype(np.float32)}
@@ -321,17 +322,17 @@ def run_action_recognition(model, config, source, settings, run_info=None, strea
   settings.validate()
   stream = stream or sys.stdout
   window_length = settings.window_length or config.observed_steps
-  functions = downstream.ModelFunctions(model, settings.feed_decoded_observed)
+  calls = model_calls.ModelCalls(model, feed_decoded_observed=settings.feed_decoded_observed)
   timing = {}
   start = time.time()
   with_truth = settings.ground_truth
   if settings.protocol == "splits":
-    train = extract_windows(functions, source.train, settings, window_length,
+    train = extract_windows(calls, source.train, settings, window_length,
                             settings.max_train_sequences, f"{source.name} train", with_truth)
-    test = extract_windows(functions, source.test, settings, window_length,
+    test = extract_windows(calls, source.test, settings, window_length,
                            settings.max_test_sequences, f"{source.name} test", with_truth)
   else:
-    windows = extract_windows(functions, source.test, settings, window_length,
+    windows = extract_windows(calls, source.test, settings, window_length,
                               settings.max_test_sequences, f"{source.name} test", with_truth)
     train_mask, test_mask = holdout_split(windows["sequence_index"],
                                           settings.holdout_fraction, settings.seed)
@@ -370,7 +371,7 @@ def run_action_recognition(model, config, source, settings, run_info=None, strea
   timing["classifier_seconds"] = time.time() - start
   result.pop("test_predictions")
   report["representation"] = dict(result, name=settings.representation,
-                                   model_type=downstream.model_type(config))
+                                   model_type=model_calls.model_type(config))
   report["ground_truth"] = None
   if with_truth:
     start = time.time()
@@ -400,13 +401,12 @@ def summary_lines(report):
 
 def write_figure(path, report):
   """Figure 8-like dot plot: null, representation and ground-truth test accuracy."""
-  from video_structure import visualize
   groups = {"null (majority)": [report["null_model"]["test_accuracy"]],
             f"{report['representation']['model_type']}\n{report['representation']['name']}":
                 [report["representation"]["test_accuracy"]]}
   if report["ground_truth"]:
     groups["ground truth"] = [report["ground_truth"]["test_accuracy"]]
-  visualize.save_dot_plot(path, groups, title="Action recognition", ylabel="test accuracy")
+  figures.save_dot_plot(path, groups, title="Action recognition", ylabel="test accuracy")
   return path
 
 
@@ -456,16 +456,15 @@ def main(argv=None, source=None):
       windows_per_sequence=args.windows_per_sequence, model_batch_size=args.model_batch_size,
       feed_decoded_observed=args.feed_decoded_observed,
       ground_truth=not args.skip_ground_truth).validate()
-  config = downstream.load_run_config(args.run_dir)
-  check_run_config(config, f"--run_dir {args.run_dir}")
-  run = downstream.load_run(args.run_dir, args.checkpoint, config)
+  run = downstream.open_run(args.run_dir, args.checkpoint, check_run_config)
+  config = run.config
   source = downstream.prepare_source(config, args.data_dir, source)
-  report = run_action_recognition(run.model, config, source, settings, run.info())
+  report = run_action_recognition(run.model, config, source, settings, downstream.run_info(run))
   path = downstream.output_path(args.output, args.run_dir,
                                 f"action_recognition_{settings.representation}.json")
   report["figure"] = os.path.abspath(os.path.splitext(path)[0] + ".png")
   write_figure(report["figure"], report)
-  downstream.write_json(path, report)
+  report_lib.write_json(path, report)
   print("\n".join(summary_lines(report)))
   print(f"Wrote {path}")
   return report

@@ -32,8 +32,16 @@ import sys
 from typing import Optional, Tuple
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from video_structure import downstream
+from video_structure import io_utils
+from video_structure.evaluation import drawing
+from video_structure.evaluation import model_calls
+from video_structure.evaluation import report as report_lib
+from video_structure.model import ops
 
 MODES = ("shift", "ramp")
 # Figure colours (matplotlib): original / manipulated, observed (light) / predicted (dark).
@@ -307,7 +315,6 @@ def run_counterfactual(model, config, source, settings, output_dir, run_info=Non
   Returns:
     The report (JSON-ready dict; see docs/downstream.md).
   """
-  import tensorflow as tf
   settings.validate()
   check_run_config(config)
   stream = stream or sys.stdout
@@ -328,23 +335,22 @@ def run_counterfactual(model, config, source, settings, output_dir, run_info=Non
     raise ValueError(f"{source.name}: true_object_pos has {positions.shape[2]} objects but "
                      f"object_names lists {len(object_names)}.")
   os.makedirs(output_dir, exist_ok=True)
+  # Eager calls, as this experiment has always made them.
+  calls = model_calls.ModelCalls(model, compiled=False)
   sequences, figures = [], []
   for i, (frames_u8, truth, sequence_index) in enumerate(
       zip(frames_uint8, positions, sequence_indices)):
-    frames = downstream.frames_to_model_input(frames_u8)[None]  # [1, L, H, W, 3]
-    detected = model.detect(tf.constant(frames))[0].numpy()[0]  # [L, K, 3]
+    detected = calls.detect(frames_u8[None])[0]  # [L, K, 3]
     observed = detected[:num_observed]
     indices, mean_distance = match_object_keypoints(observed, truth[:num_observed])
     manipulated_input = manipulate_keypoints(observed, indices[object_index], settings.shift,
                                              settings.mode)
-    seed = tf.constant([settings.seed, i], tf.int32)
 
     def rollout(observed_keypoints):
-      result = model.predict_from_keypoints(
-          tf.constant(observed_keypoints[None]), tf.constant(frames[:, 0]), num_predicted,
-          num_samples=settings.num_samples, first_frame_keypoints=tf.constant(detected[None, 0]),
-          decode_frames=True, seed=seed)
-      return result["keypoints"].numpy()[:, 0], result["frames"].numpy()[:, 0]
+      result = calls.predict_from_keypoints(
+          observed_keypoints[None], frames_u8[None, 0], num_predicted, settings.num_samples,
+          detected[None, 0], (settings.seed, i))
+      return result["keypoints"][:, 0], result["frames"][:, 0]
 
     original, original_frames = rollout(observed)  # [S, L, K, 3], [S, L, H, W, 3]
     manipulated, manipulated_frames = rollout(manipulated_input)
@@ -397,14 +403,8 @@ def write_figure(path, true_frames, detected, observed, manipulated_input, origi
       float `[L, H, W, 3]` decoded frames of sample 0.
     indices: `[M]` matched keypoint per object.
   """
-  from matplotlib.backends.backend_agg import FigureCanvasAgg
-  from matplotlib.figure import Figure
-  from matplotlib.lines import Line2D
-  from video_structure import visualize
-
-  strip = visualize.prediction_figure(
-      true_frames, np.stack([visualize.frames_to_uint8(original_frames),
-                             visualize.frames_to_uint8(manipulated_frames)]),
+  strip = drawing.prediction_figure(
+      true_frames, ops.frames_to_uint8(np.stack([original_frames, manipulated_frames])).numpy(),
       keypoints=detected, predicted_keypoints=np.stack([original[0], manipulated[0]]),
       num_observed=num_observed, scale=2)
   figure = Figure(figsize=(12, 6 + 12 * strip.shape[0] / strip.shape[1]))
@@ -459,11 +459,7 @@ def write_figure(path, true_frames, detected, observed, manipulated_input, origi
   figure.tight_layout()
   buffer = io.BytesIO()
   figure.savefig(buffer, format="png", dpi=100)
-  temporary = f"{path}.tmp.png"
-  with open(temporary, "wb") as f:
-    f.write(buffer.getvalue())
-  os.replace(temporary, path)
-  return path
+  return io_utils.atomic_write_bytes(path, buffer.getvalue())
 
 
 # Command line. --------------------------------------------------------------------------------
@@ -502,14 +498,13 @@ def main(argv=None, source=None):
       num_samples=args.num_samples, num_observed=args.num_observed,
       num_predicted=args.num_predicted, seed=args.seed,
       figure_samples=min(args.num_samples, 5)).validate()
-  config = downstream.load_run_config(args.run_dir)
-  check_run_config(config, f"--run_dir {args.run_dir}")
-  run = downstream.load_run(args.run_dir, args.checkpoint, config)
+  run = downstream.open_run(args.run_dir, args.checkpoint, check_run_config)
+  config = run.config
   source = downstream.prepare_source(config, args.data_dir, source)
   path = downstream.output_path(args.output, args.run_dir, "counterfactual.json")
   report = run_counterfactual(run.model, config, source, settings,
-                              os.path.dirname(os.path.abspath(path)), run.info())
-  downstream.write_json(path, report)
+                              os.path.dirname(os.path.abspath(path)), downstream.run_info(run))
+  report_lib.write_json(path, report)
   summary = report["summary"]
   manipulated = summary["manipulated_object"]
   print(f"{settings.object_name}: input moved {manipulated['input_displacement_mean']:.4f}, "

@@ -1,0 +1,386 @@
+"""Frame-wise video prediction metrics: SSIM, PSNR and VGG16 feature cosine similarity, and the
+paper's closest/furthest-sample reduction.
+
+All three metrics are similarities (higher is better), computed per frame on videos
+`[B, T, H, W, 3]` with values in [0, 1] (the model's frames in [-0.5, 0.5] need `+ 0.5`).
+
+Closest / furthest sample (paper Figure 3), two reductions of scores `[S, B, T]` of S
+stochastic samples, each averaged over the B examples into a `[T]` curve:
+`closest_and_furthest_curves` chooses independently at every time step (max / min over the
+samples); `closest_and_furthest` chooses one whole sample per example (the highest / lowest
+mean over the selected steps) and follows it at every step. `metric_curves` reports both.
+
+VGG16 weights are never downloaded and never random: they come from a file the user names or
+from Keras' own cache (`$KERAS_HOME/models` or `~/.keras/models`) if a previous
+`keras.applications.VGG16(weights="imagenet")` left them there. Otherwise
+`WeightsUnavailable` is raised (or `try_load_vgg16_features` returns None) so the caller can
+skip the metric.
+"""
+
+import os
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+VGG_INPUT_SIZE = 224
+# File names Keras uses for the ImageNet VGG16 weights, without and with the dense top.
+VGG16_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG16_TOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+VGG16_CONV_LAYERS = (
+    "block1_conv1", "block1_conv2",
+    "block2_conv1", "block2_conv2",
+    "block3_conv1", "block3_conv2", "block3_conv3",
+    "block4_conv1", "block4_conv2", "block4_conv3",
+    "block5_conv1", "block5_conv2", "block5_conv3",
+)
+# The last convolution of each block. Video prediction work that reports "VGG cosine
+# similarity" (SAVP, Tensor2Tensor's metric) averages the per-position channel cosine over
+# several depths rather than using one layer; the paper names none, so this is a setting.
+DEFAULT_VGG_FEATURE_LAYERS = (
+    "block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+_SSIM_FILTER_SIZE = 11
+
+
+class WeightsUnavailable(FileNotFoundError):
+  """No pretrained VGG16 weights on this machine; the VGG metric cannot be computed."""
+
+
+# Input checks ---------------------------------------------------------------------------------
+
+
+def _check_pair(predicted, target):
+  """Validates two `[B, T, H, W, 3]` float videos in [0, 1]; returns them as float32 numpy."""
+  arrays = []
+  for argument, video in (("predicted", predicted), ("target", target)):
+    video = np.asarray(video)
+    if video.ndim != 5 or video.shape[-1] != 3:
+      raise ValueError(f"{argument} must have shape [B, T, H, W, 3]; got {video.shape}.")
+    if video.dtype.kind != "f":
+      raise ValueError(f"{argument} must be float in [0, 1]; got dtype {video.dtype} (divide "
+                       f"uint8 frames by 255).")
+    if video.size and not (video.min() >= -1e-6 and video.max() <= 1.0 + 1e-6):
+      raise ValueError(
+          f"{argument} has values in [{video.min()}, {video.max()}]; expected [0, 1] (the "
+          f"model's frames in [-0.5, 0.5] need + 0.5).")
+    arrays.append(video.astype(np.float32))
+  if arrays[0].shape != arrays[1].shape:
+    raise ValueError(f"predicted and target shapes differ: {arrays[0].shape} vs "
+                     f"{arrays[1].shape}.")
+  return arrays
+
+
+def _fold(video):
+  """`[B, T, H, W, C]` -> `[B * T, H, W, C]`."""
+  return video.reshape((-1,) + video.shape[2:])
+
+
+# SSIM / PSNR ----------------------------------------------------------------------------------
+
+
+def ssim_per_frame(predicted, target):
+  """`tf.image.ssim` (max_val 1, 11x11 Gaussian window, sigma 1.5) of every frame.
+
+  Args:
+    predicted, target: `[B, T, H, W, 3]` float in [0, 1], H and W >= 11.
+
+  Returns:
+    float32 `[B, T]`; 1 for identical frames.
+  """
+  predicted, target = _check_pair(predicted, target)
+  height, width = predicted.shape[2:4]
+  if height < _SSIM_FILTER_SIZE or width < _SSIM_FILTER_SIZE:
+    raise ValueError(f"SSIM needs frames of at least {_SSIM_FILTER_SIZE}x{_SSIM_FILTER_SIZE}; "
+                     f"got {height}x{width}.")
+  values = tf.image.ssim(_fold(predicted), _fold(target), max_val=1.0)
+  return values.numpy().reshape(predicted.shape[:2])
+
+
+def psnr_per_frame(predicted, target):
+  """`tf.image.psnr` (max_val 1) of every frame, in dB.
+
+  Args:
+    predicted, target: `[B, T, H, W, 3]` float in [0, 1].
+
+  Returns:
+    float32 `[B, T]`; +inf for identical frames.
+  """
+  predicted, target = _check_pair(predicted, target)
+  values = tf.image.psnr(_fold(predicted), _fold(target), max_val=1.0)
+  return values.numpy().reshape(predicted.shape[:2])
+
+
+# Closest / furthest sample --------------------------------------------------------------------
+
+
+def _check_scores(scores):
+  scores = np.asarray(scores, np.float64)
+  if scores.ndim != 3 or min(scores.shape) < 1:
+    raise ValueError(f"scores must have shape [S, B, T] (samples, examples, time steps), none "
+                     f"of them 0; got {scores.shape}.")
+  if np.any(np.isnan(scores)):
+    raise ValueError("scores contains NaN.")
+  return scores
+
+
+def closest_sample_scores(scores):
+  """Per example and time step, the similarity of the sample closest to ground truth.
+
+  Args:
+    scores: `[S, B, T]` similarities (higher = closer) of S samples.
+
+  Returns:
+    float64 `[B, T]`: max over samples.
+  """
+  return _check_scores(scores).max(axis=0)
+
+
+def furthest_sample_scores(scores):
+  """Per example and time step, the similarity of the sample furthest from ground truth.
+
+  Args:
+    scores: `[S, B, T]` similarities (higher = closer).
+
+  Returns:
+    float64 `[B, T]`: min over samples.
+  """
+  return _check_scores(scores).min(axis=0)
+
+
+def closest_and_furthest_curves(scores):
+  """The paper's two curves per metric.
+
+  Args:
+    scores: `[S, B, T]` similarities (higher = closer) of S samples for B test sequences.
+
+  Returns:
+    `(closest, furthest)`, each float64 `[T]`: the mean over the B examples of the per-time-step
+    max (closest) and min (furthest) over samples. (PSNR of a perfect frame is +inf and then
+    makes the mean +inf.)
+  """
+  return closest_sample_scores(scores).mean(axis=0), furthest_sample_scores(scores).mean(axis=0)
+
+
+def _steps_index(selection_steps, num_steps):
+  index = np.arange(num_steps)[selection_steps] if isinstance(selection_steps, slice) \
+      else np.asarray(selection_steps, int)
+  if index.ndim != 1 or index.size == 0 or index.min() < 0 or index.max() >= num_steps:
+    raise ValueError(f"selection_steps must select at least one of the {num_steps} time steps, "
+                     f"got {selection_steps!r}.")
+  return index
+
+
+def closest_and_furthest(scores, selection_steps=slice(None)):
+  """The closest-to-truth and furthest-from-truth sample of every example, for one metric.
+
+  A sample is a whole predicted sequence, so the choice is made once per example: the closest
+  sample is the one with the highest mean similarity over `selection_steps`, the furthest the
+  one with the lowest (ties: the lowest sample index). The curves then follow that sample at
+  every time step.
+
+  Args:
+    scores: `[S, B, T]` similarities (higher = closer to the truth).
+    selection_steps: time steps the choice is based on (slice or index list), e.g. the
+      predicted steps `slice(n, None)`.
+
+  Returns:
+    dict with `closest_index`, `furthest_index` int `[B]` and `closest`, `furthest` float64
+    `[B, T]` (the chosen samples' scores).
+  """
+  scores = _check_scores(scores)
+  index = _steps_index(selection_steps, scores.shape[2])
+  with np.errstate(invalid="ignore"):
+    mean = scores[:, :, index].mean(axis=2)  # [S, B]; +inf (identical frames' PSNR) stays inf.
+  closest = np.argmax(mean, axis=0)
+  furthest = np.argmin(mean, axis=0)
+  examples = np.arange(scores.shape[1])
+  return {"closest_index": closest, "furthest_index": furthest,
+          "closest": scores[closest, examples], "furthest": scores[furthest, examples]}
+
+
+def metric_curves(scores, num_observed):
+  """JSON curves of one video metric from `[S, B, T]` scores (see docs/evaluation.md).
+
+  Returns:
+    (dict of `[T]` lists: `closest`, `furthest` (sample chosen by the mean over the predicted
+    steps), `closest_per_step`, `furthest_per_step` (max / min over samples independently at
+    every step, `closest_and_furthest_curves`' reduction) and `sample_mean`; and the selection
+    of `closest_and_furthest`.)
+  """
+  scores = np.asarray(scores, np.float64)
+  selection = closest_and_furthest(scores, slice(num_observed, None))
+  per_step_closest, per_step_furthest = closest_and_furthest_curves(scores)
+  curves = {
+      "closest": selection["closest"].mean(axis=0).tolist(),
+      "furthest": selection["furthest"].mean(axis=0).tolist(),
+      "closest_per_step": per_step_closest.tolist(),
+      "furthest_per_step": per_step_furthest.tolist(),
+      "sample_mean": scores.mean(axis=(0, 1)).tolist(),
+  }
+  return curves, selection
+
+
+# VGG16 cosine similarity ----------------------------------------------------------------------
+
+
+def keras_cache_dirs():
+  """Directories where Keras keeps downloaded weights: `$KERAS_HOME/models` if set, else
+  `~/.keras/models`, and `/tmp/.keras/models` (Keras' fallback when home is not writable)."""
+  if os.environ.get("KERAS_HOME"):
+    return [os.path.join(os.environ["KERAS_HOME"], "models")]
+  return [os.path.join(os.path.expanduser("~"), ".keras", "models"),
+          os.path.join("/tmp", ".keras", "models")]
+
+
+def find_vgg16_weights(weights_path=None):
+  """Path of ImageNet VGG16 weights: `weights_path` if given, else Keras' cached file
+  (without the dense top preferred, then with it).
+
+  Raises:
+    FileNotFoundError: `weights_path` was given and does not exist.
+    WeightsUnavailable: no path given and nothing in Keras' cache.
+  """
+  if weights_path is not None:
+    weights_path = os.path.expanduser(str(weights_path))
+    if not os.path.isfile(weights_path):
+      raise FileNotFoundError(f"VGG16 weights_path {weights_path!r} does not exist.")
+    return weights_path
+  searched = []
+  for directory in keras_cache_dirs():
+    for name in (VGG16_NOTOP_FILENAME, VGG16_TOP_FILENAME):
+      candidate = os.path.join(directory, name)
+      searched.append(candidate)
+      if os.path.isfile(candidate):
+        return candidate
+  raise WeightsUnavailable(
+      "No ImageNet VGG16 weights on this machine, so the VGG cosine similarity is skipped (it "
+      "is never computed from random weights). Looked for: " + ", ".join(searched) + ". To "
+      "enable it, pass the path of a Keras VGG16 weights file (e.g. "
+      f"{VGG16_NOTOP_FILENAME}, obtained on a machine with internet by "
+      "keras.applications.VGG16(weights='imagenet', include_top=False)).")
+
+
+def _assign_from_legacy_h5(model, path, layer_names):
+  """Loads the named layers' [kernel, bias] from a legacy Keras .h5 weights file (the format of
+  Keras' cached VGG16 files), strictly: every layer must be there with the right shapes."""
+  with h5py.File(path, "r") as f:
+    group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+    if "layer_names" not in group.attrs:
+      raise ValueError(f"VGG16 weights file {path!r} is not a Keras .h5 weights file (no "
+                       f"layer_names attribute).")
+    available = {name.decode() if isinstance(name, bytes) else str(name)
+                 for name in group.attrs["layer_names"]}
+    for name in layer_names:
+      if name not in available:
+        raise ValueError(f"VGG16 weights file {path!r} has no layer {name!r}; expected Keras "
+                         f"VGG16 ImageNet weights.")
+      layer_group = group[name]
+      weight_names = [n.decode() if isinstance(n, bytes) else str(n)
+                      for n in layer_group.attrs["weight_names"]]
+      values = [np.asarray(layer_group[n]) for n in weight_names]
+      layer = model.get_layer(name)
+      variables = [layer.kernel, layer.bias]
+      if len(values) != 2:
+        raise ValueError(f"VGG16 weights file {path!r}: layer {name!r} has {len(values)} "
+                         f"arrays; expected kernel and bias.")
+      for variable, value in zip(variables, values):
+        if tuple(variable.shape) != value.shape:
+          raise ValueError(f"VGG16 weights file {path!r}: layer {name!r} array shape "
+                           f"{value.shape}; expected {tuple(variable.shape)}.")
+        variable.assign(value)
+
+
+class VGGFeatures:
+  """VGG16 (ImageNet) feature extractor for the cosine-similarity metric.
+
+  Frames in [0, 1] are scaled to 0..255, resized to 224x224 (bilinear, `tf.image.resize`),
+  preprocessed as Keras' "caffe" mode (RGB -> BGR, ImageNet mean subtracted) and passed
+  through the convolutional part of VGG16; `feature_layers` are returned.
+  """
+
+  def __init__(self, weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS):
+    """Loads the weights (see `find_vgg16_weights`); raises `WeightsUnavailable` if none."""
+    if isinstance(feature_layers, str):
+      feature_layers = (feature_layers,)
+    feature_layers = tuple(feature_layers)
+    unknown = [name for name in feature_layers if name not in VGG16_CONV_LAYERS]
+    if not feature_layers or unknown:
+      raise ValueError(f"feature_layers must be names from {VGG16_CONV_LAYERS}; got "
+                       f"{feature_layers}.")
+    self.weights_path = find_vgg16_weights(weights_path)
+    self.feature_layers = feature_layers
+    vgg = keras.applications.VGG16(weights=None, include_top=False,
+                                   input_shape=(VGG_INPUT_SIZE, VGG_INPUT_SIZE, 3))
+    if self.weights_path.endswith((".weights.h5", ".keras")):
+      # Keras 3 native format (e.g. saved by `model.save_weights`): loaded by Keras itself.
+      try:
+        vgg.load_weights(self.weights_path)
+      except Exception as error:  # Keras raises several types; name the file in one.
+        raise ValueError(f"Cannot load VGG16 weights from {self.weights_path!r} into "
+                         f"keras.applications.VGG16(include_top=False): {error}") from error
+    else:
+      _assign_from_legacy_h5(vgg, self.weights_path, VGG16_CONV_LAYERS)
+    self.model = keras.Model(vgg.input, [vgg.get_layer(name).output for name in feature_layers])
+    self._features = tf.function(self._features_eager, reduce_retracing=True)
+
+  def _features_eager(self, frames):
+    frames = tf.image.resize(frames * 255.0, (VGG_INPUT_SIZE, VGG_INPUT_SIZE),
+                             method="bilinear")
+    frames = keras.applications.vgg16.preprocess_input(frames)
+    features = self.model(frames, training=False)
+    return list(features) if isinstance(features, (list, tuple)) else [features]
+
+  def __call__(self, frames):
+    """`[N, H, W, 3]` float in [0, 1] -> list of `[N, h, w, C]` feature maps."""
+    return self._features(tf.convert_to_tensor(frames, tf.float32))
+
+
+def try_load_vgg16_features(weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS):
+  """`VGGFeatures(...)`, or None when no weights are available (message in the exception of
+  `find_vgg16_weights`). A given but missing or wrong file still raises."""
+  try:
+    return VGGFeatures(weights_path, feature_layers)
+  except WeightsUnavailable:
+    return None
+
+
+def _cosine_per_position(features1, features2):
+  """Cosine over channels at every position, `[N, h, w, C]` x2 -> `[N, h, w]`. Two all-zero
+  vectors (ReLU features can be exactly zero on flat regions) count as identical (1); one
+  zero vector against a non-zero one gives 0."""
+  dot = tf.reduce_sum(features1 * features2, axis=-1)
+  norm1 = tf.norm(features1, axis=-1)
+  norm2 = tf.norm(features2, axis=-1)
+  cosine = dot / tf.maximum(norm1 * norm2, 1e-30)
+  both_zero = tf.logical_and(tf.equal(norm1, 0.0), tf.equal(norm2, 0.0))
+  return tf.where(both_zero, tf.ones_like(cosine), cosine)
+
+
+def vgg_cosine_similarity_per_frame(predicted, target, vgg_features, batch_size=16):
+  """VGG16 feature cosine similarity of every frame.
+
+  For each feature layer: cosine similarity over channels at every spatial position, averaged
+  over positions; then averaged over the layers.
+
+  Args:
+    predicted, target: `[B, T, H, W, 3]` float in [0, 1].
+    vgg_features: a `VGGFeatures` (real weights; see `try_load_vgg16_features`).
+    batch_size: frames per VGG call (each of predicted and target).
+
+  Returns:
+    float32 `[B, T]`; 1 for identical frames.
+  """
+  if vgg_features is None:
+    raise WeightsUnavailable("vgg_features is None: no VGG16 weights were loaded, so the VGG "
+                             "cosine similarity cannot be computed.")
+  predicted, target = _check_pair(predicted, target)
+  flat_predicted, flat_target = _fold(predicted), _fold(target)
+  similarities = []
+  for start in range(0, len(flat_predicted), batch_size):
+    features1 = vgg_features(flat_predicted[start:start + batch_size])
+    features2 = vgg_features(flat_target[start:start + batch_size])
+    per_layer = [tf.reduce_mean(_cosine_per_position(f1, f2), axis=[1, 2])
+                 for f1, f2 in zip(features1, features2)]
+    similarities.append(tf.reduce_mean(tf.stack(per_layer), axis=0).numpy())
+  return np.concatenate(similarities).reshape(predicted.shape[:2])
