@@ -331,7 +331,7 @@ def test_trains_on_a_folder_of_mp4_files(tmp_path):
   extra = list(TINY_FLAGS)
   extra[extra.index("--dataset_config") + 1] = "default"
   model, output = run_main(["--dataset", str(folder), "--run_dir", str(run_dir), "--data_dir",
-                            str(tiny_basketball_dir), "--num_steps", "4", "--skip_final"] + extra)
+                            str(data_dir), "--num_steps", "4", "--skip_final"] + extra)
   assert int(model.optimizer.iterations.numpy()) == 4
   with open(run_dir / "config.json") as f:
     config = json.load(f)["model"]
