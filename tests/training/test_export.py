@@ -4,6 +4,7 @@ The exported model is loaded in a fresh Python process that imports only TensorF
 numpy, so the test also proves that no project code is needed to run it.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -176,3 +177,151 @@ def test_export_is_atomic_and_can_overwrite(model, exported):
                                model.detect(ops.frames_to_model(frames))[0], atol=1e-5)
   finally:
     detector_bias.assign(original_bias)
+
+
+# Bad inputs: checked inside the graph, messages stored in the SavedModel. -------------------
+
+def _with_nan(keypoints):
+  keypoints = keypoints.copy()
+  keypoints[0, 1, 2, 0] = np.nan
+  return keypoints
+
+
+# (id, signature, inputs(frames uint8 [2, 16, ...], keypoints [2, 8, K, 3]), exact message)
+BAD_SIGNATURE_INPUTS = [
+    ("detect_empty_batch", "detect_keypoints", lambda f, k: [f[:0]],
+     "detect_keypoints: `frames` must hold at least one sequence (B >= 1 in [B, T, H, W, 3]), "
+     "got shape [0, 16, 64, 64, 3]."),
+    ("detect_no_frames", "detect_keypoints", lambda f, k: [f[:, :0]],
+     "detect_keypoints: `frames` must hold at least one step per sequence (T >= 1 in "
+     "[B, T, H, W, 3]), got shape [2, 0, 64, 64, 3]."),
+    ("predict_empty_batch", "predict", lambda f, k: [f[:0, :8], 3, 2, SEED],
+     "predict: `frames` must hold at least one sequence (B >= 1 in [B, n, H, W, 3]), got shape "
+     "[0, 8, 64, 64, 3]."),
+    ("predict_no_frames", "predict", lambda f, k: [f[:, :0], 3, 2, SEED],
+     "predict: `frames` must hold at least one step per sequence (n >= 1 in [B, n, H, W, 3]), "
+     "got shape [2, 0, 64, 64, 3]."),
+    ("predict_no_samples", "predict", lambda f, k: [f[:, :8], 3, 0, SEED],
+     "predict: `num_samples` must be an integer >= 1 (sampled futures per sequence), got 0."),
+    ("predict_negative_samples", "predict", lambda f, k: [f[:, :8], 3, -1, SEED],
+     "predict: `num_samples` must be an integer >= 1 (sampled futures per sequence), got -1."),
+    ("predict_negative_horizon", "predict", lambda f, k: [f[:, :8], -1, 2, SEED],
+     "predict: `num_predicted` must be an integer >= 0 (future steps to predict), got -1."),
+    ("from_keypoints_empty_batch", "predict_from_keypoints",
+     lambda f, k: [k[:0], f[:0, 0], 3, 2, SEED],
+     "predict_from_keypoints: `keypoints` must hold at least one sequence (B >= 1 in "
+     "[B, n, K, 3]), got shape [0, 8, 4, 3]."),
+    ("from_keypoints_no_steps", "predict_from_keypoints",
+     lambda f, k: [k[:, :0], f[:, 0], 3, 2, SEED],
+     "predict_from_keypoints: `keypoints` must hold at least one step per sequence (n >= 1 in "
+     "[B, n, K, 3]), got shape [2, 0, 4, 3]."),
+    ("from_keypoints_batches_differ", "predict_from_keypoints",
+     lambda f, k: [k, f[:1, 0], 3, 2, SEED],
+     "predict_from_keypoints: `first_frame` has batch size 1 but `keypoints` has 2; both must "
+     "hold the same sequences."),
+    ("from_keypoints_nan", "predict_from_keypoints",
+     lambda f, k: [_with_nan(k), f[:, 0], 3, 2, SEED],
+     "predict_from_keypoints: `keypoints` contains NaN or infinite values; pass finite "
+     "keypoints."),
+    ("from_keypoints_no_samples", "predict_from_keypoints",
+     lambda f, k: [k, f[:, 0], 3, 0, SEED],
+     "predict_from_keypoints: `num_samples` must be an integer >= 1 (sampled futures per "
+     "sequence), got 0."),
+    ("from_keypoints_negative_horizon", "predict_from_keypoints",
+     lambda f, k: [k, f[:, 0], -4, 2, SEED],
+     "predict_from_keypoints: `num_predicted` must be an integer >= 0 (future steps to "
+     "predict), got -4."),
+    ("reconstruct_no_steps", "reconstruct", lambda f, k: [k[:, :0], f[:, 0]],
+     "reconstruct: `keypoints` must hold at least one step per sequence (T >= 1 in "
+     "[B, T, K, 3]), got shape [2, 0, 4, 3]."),
+    ("reconstruct_batches_differ", "reconstruct", lambda f, k: [k, f[:1, 0]],
+     "reconstruct: `first_frame` has batch size 1 but `keypoints` has 2; both must hold the "
+     "same sequences."),
+]
+
+
+def _signature_arrays(inputs, exported):
+  """A case's inputs as numpy arrays: ints become int32 scalars, the seed int32 [2]."""
+  return [np.asarray(value, np.int32) if isinstance(value, (int, list)) else np.asarray(value)
+          for value in inputs(exported["frames"], exported["edited"])]
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+  return tf.saved_model.load(exported["path"])
+
+
+@pytest.mark.parametrize("signature, inputs, message",
+                         [case[1:] for case in BAD_SIGNATURE_INPUTS],
+                         ids=[case[0] for case in BAD_SIGNATURE_INPUTS])
+def test_reloaded_signatures_refuse_bad_inputs_with_clear_messages(exported, loaded, signature,
+                                                                   inputs, message):
+  arguments = [tf.constant(array) for array in _signature_arrays(inputs, exported)]
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    getattr(loaded, signature)(*arguments)
+  assert f"assertion failed: [{message}]" in error.value.message
+
+
+# Runs in a fresh interpreter: every bad input of BAD_SIGNATURE_INPUTS, messages to JSON.
+BAD_INPUTS_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    import tensorflow as tf
+    path, io_dir = sys.argv[1], sys.argv[2]
+    with open(os.path.join(io_dir, "cases.json")) as f:
+      cases = json.load(f)
+    arrays = np.load(os.path.join(io_dir, "bad_inputs.npz"))
+    loaded = tf.saved_model.load(path)
+    messages = {}
+    for name, signature, count in cases:
+      try:
+        getattr(loaded, signature)(*[tf.constant(arrays[f"{name}_{i}"]) for i in range(count)])
+        messages[name] = None
+      except tf.errors.InvalidArgumentError as error:
+        messages[name] = error.message
+    with open(os.path.join(io_dir, "messages.json"), "w") as f:
+      json.dump(messages, f)
+""")
+
+
+@pytest.mark.slow
+def test_the_checks_survive_reloading_in_a_fresh_process(exported, tmp_path):
+  arrays, cases = {}, []
+  for name, signature, inputs, _ in BAD_SIGNATURE_INPUTS:
+    values = _signature_arrays(inputs, exported)
+    arrays.update({f"{name}_{i}": value for i, value in enumerate(values)})
+    cases.append([name, signature, len(values)])
+  np.savez(tmp_path / "bad_inputs.npz", **arrays)
+  (tmp_path / "cases.json").write_text(json.dumps(cases))
+  environment = dict(os.environ, PYTHONPATH="", TF_CPP_MIN_LOG_LEVEL="2")
+  completed = subprocess.run(
+      [sys.executable, "-c", BAD_INPUTS_SCRIPT, exported["path"], str(tmp_path)],
+      cwd=str(tmp_path), env=environment, capture_output=True, text=True, timeout=300)
+  assert completed.returncode == 0, completed.stderr[-3000:]
+  messages = json.loads((tmp_path / "messages.json").read_text())
+  for name, _, _, message in BAD_SIGNATURE_INPUTS:
+    assert messages[name] is not None, f"{name}: accepted"
+    assert f"assertion failed: [{message}]" in messages[name], name
+
+
+@pytest.mark.slow
+def test_action_conditional_signatures_check_the_actions(tmp_path):
+  model = builder.build_model(helpers.tiny_config(batch_size=BATCH, num_keypoints=NUM_KEYPOINTS,
+                                                  action_size=2))
+  path = export.export_saved_model(model, str(tmp_path / "saved_model"))
+  reloaded = tf.saved_model.load(path)
+  frames = tf.constant(_uint8_frames()[:, :NUM_OBSERVED])
+  counts = [tf.constant(SHORT_HORIZON), tf.constant(2), tf.constant(SEED)]
+  total = NUM_OBSERVED + SHORT_HORIZON
+  for actions, message in [
+      (np.zeros([BATCH, total - 1, 2], np.float32),
+       f"predict: `actions` must cover the n + m = {total} steps, got shape [2, {total - 1}, 2]."),
+      (np.zeros([1, total, 2], np.float32),
+       "predict: `actions` has batch size 1 but `frames` has 2; both must hold the same "
+       "sequences."),
+  ]:
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+      reloaded.predict(frames, *counts, tf.constant(actions))
+    assert f"assertion failed: [{message}]" in error.value.message
+  result = reloaded.predict(frames, *counts, tf.zeros([BATCH, total, 2]))
+  assert result["keypoints"].shape == (2, BATCH, total, NUM_KEYPOINTS, 3)

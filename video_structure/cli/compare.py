@@ -44,6 +44,7 @@ def main(argv=None):
 
 
 def run():
-  """The `video-structure-compare` command: `main()` with exit status 0 (`main` returns its
-  result to Python callers)."""
-  main()
+  """The `video-structure-compare` command: `main()` with short error lines and --debug
+  (cli/console.py); returns the exit status."""
+  from video_structure.cli import console  # pylint: disable=import-outside-toplevel
+  return console.run_command(main, "compare")

@@ -40,5 +40,7 @@ def main(argv=None):
 
 
 def run():
-  """The `video-structure-downstream` command (exit status 0 on success)."""
-  main()
+  """The `video-structure-downstream` command: `main()` with short error lines and --debug
+  (cli/console.py); returns the exit status."""
+  from video_structure.cli import console  # pylint: disable=import-outside-toplevel
+  return console.run_command(main, "downstream")

@@ -22,6 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser():
+  # Loads no TensorFlow (video_folder imports it on first use).
+  from video_structure.data import video_folder  # pylint: disable=import-outside-toplevel
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--run_dir", required=True, help="A run directory written by train.py "
@@ -97,6 +99,7 @@ def build_parser():
   compute.add_argument("--sequences_per_call", type=int, default=64,
                        help="Decoded sequences (windows x samples) per model call; bounds "
                             "memory.")
+  video_folder.add_folder_arguments(parser)
   return parser
 
 
@@ -121,6 +124,7 @@ def main(argv=None):
   # Imported here, not at the top: `--help` and argument errors answer without loading
   # TensorFlow.
   from video_structure.data import sources
+  from video_structure.data import video_folder
   from video_structure.evaluation import data as evaluation_data
   from video_structure.evaluation import model_calls
   from video_structure.evaluation import protocol
@@ -143,8 +147,12 @@ def main(argv=None):
                    f"saved_model.pb); train.py exports one to <run_dir>/saved_model.")
   if args.i3d_weights is not None and not os.path.isfile(args.i3d_weights):
     parser.error(f"--i3d_weights {args.i3d_weights} does not exist.")
-  if args.vgg_weights is not None and not os.path.isfile(args.vgg_weights):
-    parser.error(f"--vgg_weights {args.vgg_weights} does not exist.")
+  if args.vgg_weights is not None:
+    from video_structure.evaluation import frame_metrics  # pylint: disable=import-outside-toplevel
+    try:  # Checked before the model and data load: a bad file fails in a second.
+      frame_metrics.check_vgg16_weights_file(args.vgg_weights)
+    except (FileNotFoundError, ValueError) as error:
+      parser.error(f"--vgg_weights: {error}")
 
   if config.action_size:
     parser.error(f"{config_path}: action-conditional models (action_size={config.action_size}) "
@@ -188,8 +196,11 @@ def main(argv=None):
     model = run.model
     run_info.update(checkpoint=run.info()["checkpoint"], step=run.step)
   progress.update(1)
+  source = sources.prepare(config, args.data_dir, test_split=args.split,
+                           folder_options=video_folder.folder_options_from_args(args))
   data = evaluation_data.load_evaluation_data(config, args.data_dir, args.split,
-                                              args.num_train_windows, args.num_test_windows)
+                                              args.num_train_windows, args.num_test_windows,
+                                              source=source)
   progress.update(2)
   progress.end(f"{len(data.train_frames)} training and {len(data.test_frames)} {args.split} "
                f"windows")
@@ -206,6 +217,7 @@ def main(argv=None):
 
 
 def run():
-  """The `video-structure-evaluate` command: `main()` with exit status 0 (`main` returns its
-  result to Python callers)."""
-  main()
+  """The `video-structure-evaluate` command and `python evaluate.py`: `main()` with short error
+  lines and --debug (cli/console.py); returns the exit status."""
+  from video_structure.cli import console  # pylint: disable=import-outside-toplevel
+  return console.run_command(main, "evaluate")

@@ -17,8 +17,8 @@ must be able to read.
 """
 
 import argparse
+import contextlib
 import os
-import shutil
 import time
 import warnings
 
@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def parse_args(argv=None):
   # Imported here, after TF_CPP_MIN_LOG_LEVEL is set (presets imports TensorFlow).
   from video_structure import presets  # pylint: disable=import-outside-toplevel
+  from video_structure.data import video_folder  # pylint: disable=import-outside-toplevel
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--dataset", default="basketball",
@@ -48,7 +49,8 @@ def parse_args(argv=None):
                            "with the same directory resumes from its last checkpoint.")
   parser.add_argument("--data_dir", default="data", help="Where the TFDS datasets live.")
   parser.add_argument("--restart", action="store_true",
-                      help="Ignore existing checkpoints in --run_dir and train from scratch.")
+                      help="Train from scratch: after every flag is checked, the previous run's files "
+                           "are moved into <run_dir>/replaced-<time>/ (nothing is deleted).")
   parser.add_argument("--skip_final", action="store_true",
                       help="Skip the export, evaluation and figures after training.")
   parser.add_argument("--strategy", default="default",
@@ -64,11 +66,23 @@ def parse_args(argv=None):
                       help="multi_worker: how workers split the training windows (see "
                            "data/windows.py SHARD_POLICIES); `data` gives exactly one device's "
                            "batches.")
+  video_folder.add_folder_arguments(parser)
   presets.add_config_arguments(parser)
-  return parser.parse_args(argv)
+  args = parser.parse_args(argv)
+  # The video-folder flags given, for sources.prepare.
+  args.folder_options = video_folder.folder_options_from_args(args)
+  return args
 
 
 def main(argv=None):
+  """Trains, exports and evaluates (module docstring); returns the model. The run directory is
+  locked against a second training until it returns (also when it raises)."""
+  with contextlib.ExitStack() as until_return:
+    return _train(argv, until_return)
+
+
+def _train(argv, until_return):
+  """`main`; `until_return` (a `contextlib.ExitStack`) holds the run directory's lock."""
   args = parse_args(argv)
   # Keras warns that `shuffle` is ignored for tf.data input; our pipeline shuffles itself.
   warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
@@ -80,6 +94,9 @@ def main(argv=None):
   # First: a multi-worker strategy must exist before any other TensorFlow op, and the CPU split
   # before TensorFlow initialises its devices.
   strategy = strategies.make_strategy(args.strategy, args.num_cpu_devices, args.tpu)
+  from video_structure.training import reproducibility
+  # Before any model is built or step traced: the same seed and flags give the same weights.
+  reproducibility.make_training_reproducible()
   is_chief = strategies.is_chief(strategy)
 
   from video_structure.evaluation import model_calls
@@ -96,6 +113,7 @@ def main(argv=None):
   from video_structure.training import export
   from video_structure.training import figures
   from video_structure.training import run_dir as run_dir_lib
+  from video_structure.training import run_lock
 
   preset = args.preset or ("paper" if tf.config.list_physical_devices("GPU") else "cpu")
   dataset_name, dataset_path = sources.dataset_for_argument(args.dataset)
@@ -126,13 +144,11 @@ def main(argv=None):
               else dataset_name)
   run_dir = args.run_dir or os.path.join(
       "runs", f"{run_name}_{preset}" + ("" if args.model == "struct_vrnn" else f"_{args.model}"))
-  checkpoint_dir = os.path.join(run_dir, checkpoints.CHECKPOINT_DIR)
   config_path = os.path.join(run_dir, run_dir_lib.CONFIG_FILE)
-  if is_chief and args.restart and os.path.isdir(checkpoint_dir):
-    shutil.rmtree(checkpoint_dir)
-    if os.path.exists(config_path):
-      os.remove(config_path)
-  if is_chief or not args.restart:  # Other workers only check a config the chief keeps.
+  if is_chief:  # Only the chief writes to the run directory, so only it needs the lock.
+    until_return.enter_context(run_lock.RunLock(run_dir))
+  # With --restart the chief moves the previous run aside only once the data are ready (below).
+  if not args.restart:  # Other workers only check the config, against the checkpoint.
     run_config = run_dir_lib.prepare_run_dir(run_dir, run_config, write=is_chief)
     config = run_config.model
   print(f"Run directory: {run_dir}  (preset {preset}; full config in {config_path})",
@@ -143,17 +159,27 @@ def main(argv=None):
   start = time.time()
   if not is_chief:
     strategies.wait_for_all_workers(strategy)  # The chief generates missing data first.
-  source = sources.prepare(config, args.data_dir, manual_dir=args.manual_dir)
+  source = sources.prepare(config, args.data_dir, manual_dir=args.manual_dir,
+                           folder_options=args.folder_options)
   if is_chief:
     strategies.wait_for_all_workers(strategy)
   window_length = config.sequence_length
 
-  # With --restart every worker starts from scratch (the chief deleted the checkpoints).
+  if args.restart and is_chief:
+    # Only now, with every setting checked and the data ready: a command that fails before
+    # leaves the previous run as it was.
+    replaced = run_dir_lib.move_previous_run_aside(run_dir)
+    if replaced:
+      print(f"--restart: moved the previous run's files to {replaced} (nothing was deleted).",
+            flush=True)
+    run_dir_lib.prepare_run_dir(run_dir, run_config)
+  # With --restart every worker starts from scratch.
   checkpoint = None if args.restart else checkpoints.latest_checkpoint(run_dir)
   with strategy.scope():  # Variables (model and optimizer) mirrored on every replica.
     if checkpoint:
-      run = run_dir_lib.load_run(run_dir, checkpoint, run_config=run_config)
-      model, step = run.model, run.step
+      # The newest checkpoint that loads; the chief sets damaged ones aside.
+      run = run_dir_lib.load_run(run_dir, run_config=run_config, set_aside_damaged=is_chief)
+      model, step, checkpoint = run.model, run.step, run.checkpoint
       print(f"Resuming from {checkpoint} at step {step}.", flush=True)
     else:
       model = builder.build_model(run_config)
@@ -162,12 +188,12 @@ def main(argv=None):
   strategies.check_same_on_all_workers(strategy, step, "the step to start from")
 
   def training_windows(first_step):
-    # A different shuffle seed after a resume, so the restarted run does not replay the windows
-    # it has already seen. Global batches: tf.distribute splits each over the replicas (and the
-    # workers, by --shard_policy).
+    # Batches first_step, first_step + 1, ... of the one stream of config.seed: a resumed run
+    # trains on exactly the batches an uninterrupted run would. Global batches: tf.distribute
+    # splits each over the replicas (and the workers, by --shard_policy).
     batches = windows.make_windows_dataset(
-        source.train, window_length, config.batch_size, training=True,
-        seed=config.seed + first_step, name=f"{source.name}/train",
+        source.training_sequences, window_length, config.batch_size, training=True,
+        seed=config.seed, first_step=first_step, name=f"{source.name}/train",
         num_workers=strategies.num_workers(strategy),
         worker_index=strategies.worker_index(strategy), shard_policy=args.shard_policy)
     if args.strategy == "multi_worker":
@@ -183,26 +209,32 @@ def main(argv=None):
 
   tensorboard = None
   if step < config.num_steps:
-    callbacks = [
-        callbacks_lib.NaNGuard(),
-        callbacks_lib.ProgressCallback(config.num_steps, config.batch_size * window_length),
-        checkpoints.CheckpointCallback(run_dir, config.checkpoint_every_steps),  # Chief only.
-    ]
+    # Keras calls the callbacks in this order. Whatever changes the weights at a step (the
+    # re-seeding) or records it (loss log, TensorBoard) comes before the checkpoint of that
+    # step, so a run resumed from the checkpoint neither skips nor loses any of it.
+    callbacks = [callbacks_lib.NaNGuard()]
     recipe = run_config.recipe
     if (recipe is not None and recipe.reseed_every_steps and step < recipe.reseed_until_step
         and config.representation == "keypoints"):  # The CNN-VRNN has no heatmap heads.
       # Unsharded windows with a seed fixed by the step: the same batch on every worker and
-      # after a resume.
+      # after a resume. (config.seed, seed) are the seeds these windows had before the stream
+      # became independent of TensorFlow's global seed (config.seed in a fresh run).
       callbacks.append(reseeding.KeypointReseeding(
-          lambda seed: windows.make_windows_dataset(source.train, window_length,
-                                                    reseeding.RESEED_WINDOWS, training=True,
-                                                    seed=seed, name=f"{source.name}/train"),
+          lambda seed: windows.make_windows_dataset(
+              source.training_sequences, window_length, reseeding.RESEED_WINDOWS,
+              training=True, seed=(config.seed, seed), name=f"{source.name}/train"),
           log=(lambda line: print(line, flush=True)) if is_chief else None))
+    callbacks.append(
+        callbacks_lib.ProgressCallback(config.num_steps, config.batch_size * window_length))
     if is_chief:
+      callbacks.append(
+          callbacks_lib.LossLogCallback(os.path.join(run_dir, callbacks_lib.LOSS_LOG_FILE)))
       tensorboard = callbacks_lib.TensorBoardCallback(
           os.path.join(run_dir, "tensorboard"), example_frames, config.image_summary_every_steps,
           example_actions)
       callbacks.append(tensorboard)
+    callbacks.append(
+        checkpoints.CheckpointCallback(run_dir, config.checkpoint_every_steps))  # Chief only.
     interval = config.log_every_steps
     if step % interval:
       # A resume with a changed --log_every_steps: first run up to the next multiple of the
@@ -253,6 +285,9 @@ def main(argv=None):
 
 
 def run():
-  """The `video-structure-train` command: `main()` with exit status 0 (`main` returns its
-  result to Python callers)."""
-  main()
+  """The `video-structure-train` command and `python train.py`: `main()` with short error lines
+  and --debug (cli/console.py); returns the exit status."""
+  from video_structure.cli import console  # pylint: disable=import-outside-toplevel
+  return console.run_command(
+      main, "train",
+      interrupted_hint="start the same command again to resume from the last checkpoint")

@@ -18,12 +18,14 @@ import os
 from typing import Optional, Sequence
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from video_structure.data import basketball
 from video_structure.data import dmcs
 from video_structure.data import human_motion
 from video_structure.data import tfds_builders
 from video_structure.data import video_folder
+from video_structure.data import windows
 from video_structure.data.builders import basketball as basketball_builder
 from video_structure.data.builders import dmcs as dmcs_builder
 from video_structure.data.builders import human_motion as human_motion_builder
@@ -92,6 +94,9 @@ class DataSource:
       paper Fig. 4) rather than by the mean over all objects (Human3.6M).
     label_names: names of the `label` classes, or None.
     num_video_samples: default number of decoded samples per evaluated test window.
+    train_encoded: the training sequences still encoded (`windows.EncodedSequences`; TFDS
+      datasets), or None when `train` has no decoding worth deferring; training windows cut
+      from it equal those cut from `train`, and a resumed run skips its first windows cheaply.
   """
   name: str
   train: tf.data.Dataset
@@ -100,6 +105,12 @@ class DataSource:
   best_of_samples_per_object: bool = True
   label_names: Optional[Sequence[str]] = None
   num_video_samples: int = 20
+  train_encoded: Optional[windows.EncodedSequences] = None
+
+  @property
+  def training_sequences(self):
+    """What training windows are cut from: `train_encoded` if there is one, else `train`."""
+    return self.train_encoded if self.train_encoded is not None else self.train
 
   @property
   def best_sample_rule(self) -> str:
@@ -121,7 +132,43 @@ def dataset_for_argument(value):
                    f"folder of videos / .npz files.")
 
 
-def prepare(config, data_dir="data", manual_dir=None, test_split="test"):
+# Sequence features that `load_encoded_split` leaves encoded: the frames (zlib-compressed in
+# every builder, ~2 ms to decode a Basketball sequence); the others are small and stored raw.
+LATE_DECODED_FEATURES = ("image",)
+
+
+def load_encoded_split(builder, split):
+  """One split of a prepared TFDS builder with its frames still encoded.
+
+  Args:
+    builder: as returned by `tfds_builders.prepare`.
+    split: "train", "test", or a TFDS sub-split such as "train[:100]".
+
+  Returns:
+    A `windows.EncodedSequences` whose `decoded()` is `tfds_builders.load_split(builder,
+    split)`, element for element (TFDS's own decoding, run later).
+  """
+  tfds_builders.check_split(builder, split)
+  features = dict(builder.SEQUENCE_FEATURES)
+  late = {name: features[name] for name in LATE_DECODED_FEATURES if name in features}
+  encoded = builder.as_dataset(
+      split=split, shuffle_files=False,
+      decoders={stored: tfds.decode.SkipDecoding() for stored in late.values()},
+      # As in `tfds_builders.load_split`: no autocache (the caller chooses what to cache).
+      read_config=tfds.ReadConfig(try_autocache=False))
+  encoded = encoded.map(lambda example: {new: example[old] for new, old in features.items()},
+                        num_parallel_calls=tf.data.AUTOTUNE)
+
+  def decode(element):
+    element = dict(element)
+    for name, stored in late.items():
+      element[name] = builder.info.features[stored].decode_example(element[name])
+    return element
+
+  return windows.EncodedSequences(encoded, decode)
+
+
+def prepare(config, data_dir="data", manual_dir=None, test_split="test", folder_options=None):
   """Builds (if missing) and opens the data of `config.dataset`.
 
   Args:
@@ -130,6 +177,9 @@ def prepare(config, data_dir="data", manual_dir=None, test_split="test"):
     data_dir: where TFDS datasets and video-folder caches live.
     manual_dir: a Human3.6M copy (human36m with dataset_config `h36m` only).
     test_split: the split evaluation reads (`test`, or a sub-split such as `test[:100]`).
+    folder_options: video folders: the folder options the user gave ({option: value},
+      `video_folder.folder_options_from_args` of the flags `video_folder.add_folder_arguments`
+      adds); the others are those the folder's cache was built with, else the defaults.
 
   Returns:
     A `DataSource`.
@@ -151,13 +201,21 @@ def prepare(config, data_dir="data", manual_dir=None, test_split="test"):
     else:
       object_names, label_names = None, dmcs.TASKS
     return DataSource(f"{builder.name}/{config.dataset_config}", train, test, object_names,
-                      per_object, label_names, defaults.num_video_samples)
+                      per_object, label_names, defaults.num_video_samples,
+                      train_encoded=load_encoded_split(builder, "train"))
   if not config.dataset_path:
     raise ValueError("config: dataset `video_folder` needs `dataset_path` (train.py "
                      "--dataset path/to/folder sets it).")
-  cache = video_folder.prepare_video_folder(
-      config.dataset_path, cache_dir=os.path.join(data_dir, "video_folders"),
-      image_size=config.image_size, min_frames=config.sequence_length)
+  folder_settings = dict(
+      cache_dir=os.path.join(data_dir, "video_folders"), image_size=config.image_size,
+      min_frames=config.sequence_length,
+      # Every piece of a cut video must hold a window, so pieces may be up to two windows long
+      # (more than the default for windows over 128 frames).
+      max_frames_per_sequence=max(video_folder.DEFAULT_MAX_FRAMES_PER_SEQUENCE,
+                                  2 * config.sequence_length))
+  options = video_folder.resolve_folder_options(config.dataset_path, folder_options,
+                                                **folder_settings)
+  cache = video_folder.prepare_video_folder(config.dataset_path, **folder_settings, **options)
   num_objects = cache.num_objects
   object_names = (None if not num_objects else
                   tuple(f"object_{i + 1}" for i in range(num_objects)))

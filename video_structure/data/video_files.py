@@ -6,12 +6,20 @@ animated .gif files (imageio) and .npz files with `image` uint8 [T, H, W, 3] and
 to a square and resized, with its positions mapped through the same crop and resize;
 `video_folder` (the module docstring there has the details) builds a folder's cache from it,
 and `human36m` decodes Human3.6M videos with `iter_video_frames`.
+
+Truncated videos: `read_sequence_file` also reports how many frames a video's container
+announces (its frame count; for containers without one, such as .mkv / .webm, about duration x
+frame rate) and how many decoded, and whether decoding stopped at an error. A video is
+truncated when decoding fails after some frames, or when fewer frames decode than announced by
+more than TRUNCATION_TOLERANCE_FRAMES (5% as well for an estimated count): a cut download or
+an interrupted recording. `video_folder` decides what to do with such a file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Iterator
+from typing import Iterator, Optional
 
 import imageio.v3 as iio
 import numpy as np
@@ -21,6 +29,12 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 GIF_EXTENSIONS = (".gif",)
 ARRAY_EXTENSIONS = (".npz",)
 SUPPORTED_EXTENSIONS = VIDEO_EXTENSIONS + GIF_EXTENSIONS + ARRAY_EXTENSIONS
+
+# Decoded frames may fall this far short of the announced count before a video counts as
+# truncated: edit lists and codec delay can hide a frame or two of a complete file.
+TRUNCATION_TOLERANCE_FRAMES = 2
+# Extra margin (a fraction of the count) when the count is estimated from the duration.
+ESTIMATE_TOLERANCE_FRACTION = 0.05
 
 # Number of files decoded by this process (read by the tests to check that the cache is used).
 _decode_count = 0
@@ -68,6 +82,32 @@ def iter_video_frames(path, frame_step: int = 1) -> Iterator[np.ndarray]:
   Raises:
     ValueError naming the file if it cannot be opened, has no video stream or fails to decode.
   """
+  yield from _decode_video(path, frame_step, {}, keep_frames_before_error=False)
+
+
+def _announced_frames(container, stream) -> tuple[Optional[int], bool]:
+  """(frames the container announces or None, whether that number is estimated)."""
+  if stream.frames > 0:
+    return int(stream.frames), False
+  # No frame count (e.g. Matroska): duration x frame rate. The container's duration only when
+  # the video is its only stream, since an audio track may last longer.
+  if stream.duration is not None and stream.time_base is not None:
+    seconds = float(stream.duration * stream.time_base)
+  elif container.duration is not None and len(container.streams) == 1:
+    seconds = container.duration / 1e6
+  else:
+    return None, False
+  if not stream.average_rate or seconds <= 0:
+    return None, False
+  return int(round(seconds * float(stream.average_rate))), True
+
+
+def _decode_video(path, frame_step, counts, keep_frames_before_error):
+  """`iter_video_frames`, filling `counts` with "announced", "estimated", "decoded" and "error".
+
+  A decoding error after some frames raises ValueError, or with keep_frames_before_error ends
+  the frames and is stored in counts["error"].
+  """
   check_frame_step(frame_step)
   av = _import_av()
   path = os.fspath(path)
@@ -80,6 +120,8 @@ def iter_video_frames(path, frame_step: int = 1) -> Iterator[np.ndarray]:
       raise ValueError(f"{path}: the file has no video stream.")
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
+    counts["announced"], counts["estimated"] = _announced_frames(container, stream)
+    counts["error"] = None
     index = 0
     try:
       for frame in container.decode(stream):
@@ -87,7 +129,11 @@ def iter_video_frames(path, frame_step: int = 1) -> Iterator[np.ndarray]:
           yield frame.to_ndarray(format="rgb24")
         index += 1
     except av.error.FFmpegError as error:
-      raise ValueError(f"{path}: decoding failed after {index} frames ({error}).") from error
+      if not keep_frames_before_error or index == 0:
+        raise ValueError(f"{path}: decoding failed after {index} frames ({error}).") from error
+      counts["error"] = str(error)
+    finally:
+      counts["decoded"] = index
 
 
 def _read_gif(path, frame_step):
@@ -174,8 +220,53 @@ def crop_resize_positions(positions, height: int, width: int, image_size: int) -
                    1.0 - 2.0 * out_row / (image_size - 1)], axis=-1).astype(np.float32)
 
 
-def read_sequence_file(path, image_size: int = 64, frame_step: int = 1):
+@dataclasses.dataclass(frozen=True)
+class DecodedFile:
+  """One file read by `read_sequence_file`.
+
+  Attributes:
+    images: uint8 [T, S, S, 3] frames after frame_step, cropped and resized.
+    positions: float32 [T, N, 2] positions mapped like the frames, or None.
+    frames_announced: frames the video container announces (before frame_step), or None
+      (not a video, or the container does not say).
+    announced_is_estimate: frames_announced is duration x frame rate, not a stored count.
+    frames_decoded: frames decoded before frame_step (videos; None otherwise).
+    decode_error: the decoder's message if decoding stopped at an error, else None.
+  """
+
+  images: np.ndarray
+  positions: Optional[np.ndarray]
+  frames_announced: Optional[int] = None
+  announced_is_estimate: bool = False
+  frames_decoded: Optional[int] = None
+  decode_error: Optional[str] = None
+
+  @property
+  def is_truncated(self) -> bool:
+    """Decoding stopped at an error, or fewer frames decoded than announced (see the module
+    docstring for the tolerance)."""
+    if self.decode_error is not None:
+      return True
+    if self.frames_announced is None or self.frames_decoded is None:
+      return False
+    tolerance = TRUNCATION_TOLERANCE_FRAMES
+    if self.announced_is_estimate:
+      tolerance += int(ESTIMATE_TOLERANCE_FRACTION * self.frames_announced)
+    return self.frames_decoded < self.frames_announced - tolerance
+
+  def truncation(self) -> str:
+    """A truncated video in a few words: both counts and the decoder's error."""
+    announced = ("an unknown number of" if self.frames_announced is None else
+                 f"{'~' if self.announced_is_estimate else ''}{self.frames_announced}")
+    error = "" if self.decode_error is None else f", then a decoding error ({self.decode_error})"
+    return f"{self.frames_decoded} of {announced} frames decoded{error}"
+
+
+def read_sequence_file(path, image_size: int = 64, frame_step: int = 1) -> DecodedFile:
   """Reads one file and returns its frames cropped and resized.
+
+  A truncated video (`DecodedFile.is_truncated`) is returned with the frames that decoded; the
+  caller decides whether to use it.
 
   Args:
     path: a video, .gif or .npz file.
@@ -183,7 +274,8 @@ def read_sequence_file(path, image_size: int = 64, frame_step: int = 1):
     frame_step: keep frames 0, frame_step, 2 frame_step, ...
 
   Returns:
-    (frames uint8 [T, S, S, 3], positions float32 [T, N, 2] or None).
+    A `DecodedFile`: frames uint8 [T, S, S, 3], positions float32 [T, N, 2] or None, and for
+    videos the announced and decoded frame counts.
 
   Raises:
     ValueError naming the file for unsupported extensions, unreadable files or bad contents.
@@ -193,10 +285,13 @@ def read_sequence_file(path, image_size: int = 64, frame_step: int = 1):
   extension = os.path.splitext(path)[1].lower()
   _decode_count += 1
   if extension in VIDEO_EXTENSIONS:
-    frames = [crop_resize_frame(frame, image_size) for frame in iter_video_frames(path, frame_step)]
+    counts = {}
+    frames = [crop_resize_frame(frame, image_size)
+              for frame in _decode_video(path, frame_step, counts, keep_frames_before_error=True)]
     images = (np.stack(frames) if frames
               else np.zeros((0, image_size, image_size, 3), np.uint8))
-    return images, None
+    return DecodedFile(images, None, counts["announced"], counts["estimated"],
+                       counts["decoded"], counts["error"])
   if extension in GIF_EXTENSIONS:
     raw = _read_gif(path, frame_step)
     positions = None
@@ -213,4 +308,4 @@ def read_sequence_file(path, image_size: int = 64, frame_step: int = 1):
               else np.zeros((0, image_size, image_size, 3), np.uint8))
     if positions is not None:
       positions = crop_resize_positions(positions, height, width, image_size)
-  return images, positions
+  return DecodedFile(images, positions)

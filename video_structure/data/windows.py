@@ -3,18 +3,27 @@
 A *sequence dataset* yields dicts
   {"image": uint8 [T, H, W, 3], "true_object_pos": float32 [T, N, 2] (optional)}
 one per video (from a TFDS builder via `tfds_builders.load_split`, from any dataset via
-`sources.prepare`, or from arrays in memory via `dataset_from_arrays`). `make_windows_dataset`
-turns it into batches
+`sources.prepare`, or from arrays in memory via `dataset_from_arrays`); `EncodedSequences` is
+the same still encoded (decoded only after the training shuffle). `make_windows_dataset` turns
+either into batches
   {"image": float32 [B, L, H, W, 3] in [-0.5, 0.5], "true_object_pos": float32 [B, L, N, 2]}.
 Positions use the project convention: (x, y) in [-1, 1], x to the right, y up.
+
+The training stream is a function of (seed, step): `make_windows_dataset(..., seed=s,
+first_step=k)` yields exactly batches k, k+1, ... of the stream of seed s, whatever TensorFlow's
+global seed is, so that a resumed run trains on the batches an uninterrupted run would.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Union
+import contextlib
+import dataclasses
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
+# The eager context holds TensorFlow's global seed (see `_global_seed`).
+from tensorflow.python.eager import context as tf_context  # pylint: disable=no-name-in-module
 
 from video_structure.model import ops
 
@@ -32,6 +41,34 @@ DEFAULT_SHUFFLE_BUFFER = 512
 # Either way the workers' windows are disjoint: together they consume one stream of windows
 # (one window per sequence per epoch), as one device would.
 SHARD_POLICIES = ("data", "sequences")
+
+
+# ----------------------------------------------------------------------------------------
+# Encoded sequences
+# ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedSequences:
+  """A sequence dataset read still encoded, decoded only where windows need it.
+
+  `make_windows_dataset` shuffles the encoded sequences and decodes them after the shuffle, so
+  that a resumed run skips the windows it has trained on (`first_step`) by reading, not
+  decoding, their sequences (the shuffle's permutation does not depend on the elements). The
+  windows are exactly those of `decoded()`.
+
+  Attributes:
+    encoded: tf.data.Dataset of encoded elements (e.g. a TFDS split read with
+      `tfds.decode.SkipDecoding()` for its frames; `sources.load_encoded_split`).
+    decode: element of `encoded` -> element of the sequence format (module docstring); a
+      deterministic function of the element, traced by `tf.data`.
+  """
+  encoded: tf.data.Dataset
+  decode: Callable[[dict], dict]
+
+  def decoded(self) -> tf.data.Dataset:
+    """The sequence dataset: `encoded` decoded, in order."""
+    return self.encoded.map(self.decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 # ----------------------------------------------------------------------------------------
@@ -134,37 +171,87 @@ def _to_model_input(batch: dict) -> dict:
 # in a sequence (labels, names) is per-sequence and dropped here.
 WINDOW_KEYS = ("image", "true_object_pos", "actions", "reward")
 
+# `make_windows_dataset`'s seed: an int, or a (global seed, operation seed) pair.
+Seed = Union[int, Tuple[int, int]]
 
-def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
-                         batch_size: int = 32, training: bool = True,
-                         seed: Optional[int] = None, cache: Union[bool, str] = False,
+
+@contextlib.contextmanager
+def _global_seed(seed: Optional[int]):
+  """TensorFlow's global seed is `seed` inside the block (no change for None).
+
+  A seeded tf.data op takes its seeds from its own seed and the global seed
+  (`tf.random.set_seed`), which `training.builder` sets before a fresh run trains but which a run
+  resumed from a checkpoint leaves unset; fixing it here makes the windows a function of
+  `make_windows_dataset`'s arguments alone. Only the value those ops read is swapped:
+  `tf.random.set_seed` would also reset the seeds that later unseeded ops draw.
+  """
+  if seed is None:
+    yield
+    return
+  eager_context = tf_context.context()
+  saved = eager_context._seed  # pylint: disable=protected-access
+  eager_context._seed = seed  # pylint: disable=protected-access
+  try:
+    yield
+  finally:
+    eager_context._seed = saved  # pylint: disable=protected-access
+
+
+def _seed_pair(seed: Optional[Seed]) -> Tuple[Optional[int], Optional[int]]:
+  """`make_windows_dataset`'s `seed` -> (global seed, operation seed) of its random ops."""
+  if seed is None:
+    return None, None
+  if isinstance(seed, (tuple, list)):
+    if len(seed) != 2 or not all(isinstance(s, (int, np.integer)) for s in seed):
+      raise ValueError(f"seed must be an int or a pair of ints, got {seed!r}.")
+    return int(seed[0]), int(seed[1])
+  if not isinstance(seed, (int, np.integer)):
+    raise ValueError(f"seed must be an int or a pair of ints, got {seed!r}.")
+  return int(seed), int(seed)
+
+
+def make_windows_dataset(dataset: Union[tf.data.Dataset, EncodedSequences],
+                         window_length: int = 16, batch_size: int = 32, training: bool = True,
+                         seed: Optional[Seed] = None, cache: Union[bool, str] = False,
                          drop_remainder: bool = True,
                          shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
                          name: str = "dataset", num_workers: int = 1, worker_index: int = 0,
-                         shard_policy: str = "data") -> tf.data.Dataset:
+                         shard_policy: str = "data", first_step: int = 0) -> tf.data.Dataset:
   """Batches of fixed-length windows cut from a sequence dataset.
 
   Args:
     dataset: sequence dataset of {"image": uint8 [T, H, W, 3],
       "true_object_pos": float32 [T, N, 2] (optional), "actions": float32 [T, A] (optional),
-      "reward": float32 [T] (optional)}; other (per-sequence) features are dropped.
+      "reward": float32 [T] (optional)}; other (per-sequence) features are dropped. Or the
+      same as `EncodedSequences`: the same windows, but a training stream that starts at
+      `first_step` skips the earlier windows without decoding their sequences.
     window_length: frames per window (L).
     batch_size: windows per batch (B).
     training: True: repeat forever, one window at a uniformly random offset per
       sequence per epoch (fresh offsets every epoch), shuffled. False: every sequence
       cut into its T // L consecutive non-overlapping windows, in order, once (the
       last T % L frames of each sequence are not used).
-    seed: makes the training order and offsets reproducible (None: random).
+    seed: makes the training order and offsets reproducible (None: random). The stream depends
+      on the arguments only, not on TensorFlow's global seed: an int s stands for (s, s), a
+      pair (g, o) seeds the random ops as the global seed g and the operation seed o would
+      (an int s gives the windows that earlier versions gave a run whose global seed was s, as
+      `training.builder` sets it to `config.seed` before a fresh run).
     cache: True caches the decoded sequences in RAM (N * T * H * W * 3 bytes), a str
       caches them in that file; False decodes every epoch (cheap for Basketball).
     drop_remainder: drop the last partial batch (gives static batch shapes). With
       training=False and True, the last len % B windows are not seen.
-    shuffle_buffer: windows held in the training shuffle buffer.
+    shuffle_buffer: windows held in the training shuffle buffer (sequences, still encoded,
+      for `EncodedSequences`).
     name: how errors refer to `dataset`.
     num_workers, worker_index: the worker processes of a multi-worker run and this one's index
       (`training.strategies.num_workers` / `worker_index`); 1, 0 on one machine.
     shard_policy: how workers split the windows, one of SHARD_POLICIES (see there). `batch_size`
       stays the global batch: tf.distribute gives each replica batch_size / replicas windows.
+    first_step: training steps already taken (a resumed run): the stream starts at global
+      batch `first_step` of the stream of `seed`, bit for bit. Skipping costs reading (not
+      decoding, for `EncodedSequences`) `first_step * batch_size` sequences; with
+      shard_policy "sequences", each of W workers has its own stream and skips
+      `first_step * batch_size / W` windows of it (its share of each global batch).
 
   Returns:
     tf.data.Dataset of {"image": float32 [B, L, H, W, 3] in [-0.5, 0.5],
@@ -180,20 +267,44 @@ def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
     raise ValueError(
         f"Dataset {name!r}: shard_policy 'data' with {num_workers} workers needs a seed, so "
         f"that every worker draws the same windows and keeps its own slice of them.")
+  if not isinstance(first_step, (int, np.integer)) or first_step < 0:
+    raise ValueError(f"first_step must be a non-negative int, got {first_step!r}.")
+  if first_step and (not training or seed is None):
+    raise ValueError(f"Dataset {name!r}: first_step={first_step} needs training=True and a seed "
+                     f"(only a seeded training stream can be resumed).")
+  global_seed, op_seed = _seed_pair(seed)
+  if isinstance(dataset, EncodedSequences):
+    encoded, decode = dataset.encoded, dataset.decode
+  else:
+    encoded, decode = dataset, None
   if num_workers > 1 and shard_policy == "sequences":
-    dataset = dataset.shard(num_workers, worker_index)
+    encoded = encoded.shard(num_workers, worker_index)
     name = f"{name} (worker {worker_index} of {num_workers})"
-  validate_example_spec(dataset, window_length, name)
+  sequences = encoded if decode is None else EncodedSequences(encoded, decode).decoded()
+  validate_example_spec(sequences, window_length, name)
   if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
     raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
   if training and (not isinstance(shuffle_buffer, (int, np.integer)) or shuffle_buffer < 1):
     raise ValueError(f"shuffle_buffer must be a positive int, got {shuffle_buffer!r}.")
+  windows_per_step = batch_size
+  if num_workers > 1 and shard_policy == "sequences":
+    if batch_size % num_workers:
+      raise ValueError(f"batch_size ({batch_size}) must be a multiple of num_workers "
+                       f"({num_workers}).")
+    windows_per_step = batch_size // num_workers
   window_specs = {
       key: tf.TensorShape([window_length]).concatenate(spec.shape[1:])
-      for key, spec in dataset.element_spec.items() if key in WINDOW_KEYS}
-  dataset = dataset.map(lambda element: {key: element[key] for key in window_specs})
-  if cache:
-    dataset = dataset.cache(cache if isinstance(cache, str) else "")
+      for key, spec in sequences.element_spec.items() if key in WINDOW_KEYS}
+
+  def select(element):
+    return {key: element[key] for key in window_specs}
+
+  # Training windows of EncodedSequences are decoded after the shuffle (unless cached decoded).
+  decode_late = training and decode is not None and not cache
+  if not decode_late:
+    sequences = sequences.map(select)
+    if cache:
+      sequences = sequences.cache(cache if isinstance(cache, str) else "")
 
   def check_length(num_frames):
     return tf.debugging.assert_greater_equal(
@@ -211,12 +322,26 @@ def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
               for key, value in element.items()}
 
     # The random stream is zipped after repeat(), so every epoch draws new offsets.
-    windows = tf.data.Dataset.zip((tf.data.Dataset.random(seed=seed), dataset.repeat()))
-    windows = windows.map(random_window, num_parallel_calls=tf.data.AUTOTUNE)
+    with _global_seed(global_seed):
+      random_values = tf.data.Dataset.random(seed=op_seed)
+    if decode_late:
+      windows = tf.data.Dataset.zip((random_values, encoded.repeat()))
+    else:
+      windows = tf.data.Dataset.zip((random_values, sequences.repeat()))
+      # Cut before the shuffle: the buffer holds windows, not whole sequences.
+      windows = windows.map(random_window, num_parallel_calls=tf.data.AUTOTUNE)
     # The same order on every iteration of this dataset object: under a tf.distribute strategy
     # Keras 3 takes a first batch from a throwaway iterator before training, and the training
     # iterator must start the same stream as on one device (the stream is infinite anyway).
-    windows = windows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
+    # The permutation does not depend on the elements, so shuffling (random value, encoded
+    # sequence) pairs and cutting the windows afterwards gives the same windows.
+    with _global_seed(global_seed):
+      windows = windows.shuffle(shuffle_buffer, seed=op_seed, reshuffle_each_iteration=False)
+    windows = windows.skip(first_step * windows_per_step)
+    if decode_late:
+      windows = windows.map(
+          lambda random_value, element: random_window(random_value, select(decode(element))),
+          num_parallel_calls=tf.data.AUTOTUNE)
   else:
     def consecutive_windows(element):
       num_frames = tf.shape(element["image"])[0]
@@ -230,7 +355,7 @@ def make_windows_dataset(dataset: tf.data.Dataset, window_length: int = 16,
         split[key] = tf.ensure_shape(split[key], [None] + window_specs[key].as_list())
       return tf.data.Dataset.from_tensor_slices(split)
 
-    windows = dataset.flat_map(consecutive_windows)
+    windows = sequences.flat_map(consecutive_windows)
 
   batches = windows.batch(batch_size, drop_remainder=drop_remainder,
                           num_parallel_calls=tf.data.AUTOTUNE)

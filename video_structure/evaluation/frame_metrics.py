@@ -14,7 +14,8 @@ VGG16 weights are never downloaded and never random: they come from a file the u
 from Keras' own cache (`$KERAS_HOME/models` or `~/.keras/models`) if a previous
 `keras.applications.VGG16(weights="imagenet")` left them there. Otherwise
 `WeightsUnavailable` is raised (or `try_load_vgg16_features` returns None) so the caller can
-skip the metric.
+skip the metric. A file that is not VGG16 weights is refused with a ValueError naming it
+(`check_vgg16_weights_file`, cheap: callers run it before they write anything).
 """
 
 import os
@@ -40,6 +41,16 @@ VGG16_CONV_LAYERS = (
 # several depths rather than using one layer; the paper names none, so this is a setting.
 DEFAULT_VGG_FEATURE_LAYERS = (
     "block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+# Kernel shapes of VGG16's convolutions: 3x3, channels 3 -> 64 -> 128 -> 256 -> 512 -> 512.
+VGG16_KERNEL_SHAPES = dict(zip(VGG16_CONV_LAYERS, [
+    (3, 3, 3, 64), (3, 3, 64, 64), (3, 3, 64, 128), (3, 3, 128, 128), (3, 3, 128, 256),
+    (3, 3, 256, 256), (3, 3, 256, 256), (3, 3, 256, 512), (3, 3, 512, 512), (3, 3, 512, 512),
+    (3, 3, 512, 512), (3, 3, 512, 512), (3, 3, 512, 512)]))
+# First bytes of an HDF5 file (.h5, .weights.h5) and of a zip archive (.keras).
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+_EXPECTED_WEIGHTS = (f"expected Keras' ImageNet VGG16 weights, e.g. {VGG16_NOTOP_FILENAME} "
+                     f"from keras.applications.VGG16(weights='imagenet', include_top=False)")
 _SSIM_FILTER_SIZE = 11
 
 
@@ -261,24 +272,73 @@ def find_vgg16_weights(weights_path=None):
       "keras.applications.VGG16(weights='imagenet', include_top=False)).")
 
 
+def _legacy_h5_layers(f, path):
+  """The group of a legacy Keras .h5 weights file that lists its layers, and their names."""
+  group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+  if "layer_names" not in group.attrs:
+    raise ValueError(f"VGG16 weights file {path!r} is not a Keras .h5 weights file (no "
+                     f"layer_names attribute); {_EXPECTED_WEIGHTS}.")
+  return group, {name.decode() if isinstance(name, bytes) else str(name)
+                 for name in group.attrs["layer_names"]}
+
+
+def check_vgg16_weights_file(path):
+  """Raises ValueError (naming `path` and what is expected) unless `path` looks like VGG16
+  weights: a legacy Keras .h5 file must hold every convolution's kernel and bias with VGG16's
+  shapes; a Keras 3 `.weights.h5` / `.keras` file must be HDF5 / zip (Keras checks the rest on
+  loading). Reads only metadata; builds no model.
+
+  Raises:
+    FileNotFoundError: `path` does not exist.
+  """
+  path = os.path.expanduser(str(path))
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"VGG16 weights_path {path!r} does not exist.")
+  with open(path, "rb") as f:
+    head = f.read(len(_HDF5_SIGNATURE))
+  if path.endswith(".keras"):
+    if not head.startswith(_ZIP_SIGNATURE):
+      raise ValueError(f"VGG16 weights file {path!r} is not a .keras (zip) file; "
+                       f"{_EXPECTED_WEIGHTS}.")
+    return
+  if head != _HDF5_SIGNATURE:
+    raise ValueError(f"VGG16 weights file {path!r} is not an HDF5 (.h5) file; "
+                     f"{_EXPECTED_WEIGHTS}.")
+  if path.endswith(".weights.h5"):
+    return
+  try:
+    with h5py.File(path, "r") as f:
+      group, available = _legacy_h5_layers(f, path)
+      for name in VGG16_CONV_LAYERS:
+        if name not in available:
+          raise ValueError(f"VGG16 weights file {path!r} has no layer {name!r}; "
+                           f"{_EXPECTED_WEIGHTS}.")
+        shapes = [group[name][n].shape for n in _weight_names(group[name])]
+        expected = [VGG16_KERNEL_SHAPES[name], VGG16_KERNEL_SHAPES[name][-1:]]
+        if shapes != expected:
+          raise ValueError(f"VGG16 weights file {path!r}: layer {name!r} has arrays of shapes "
+                           f"{shapes}, not VGG16's {expected}; {_EXPECTED_WEIGHTS}.")
+  except (OSError, KeyError):  # h5py's errors for a damaged file or a missing entry.
+    raise ValueError(f"VGG16 weights file {path!r} cannot be read as a Keras .h5 weights file "
+                     f"(damaged or truncated?); {_EXPECTED_WEIGHTS}.") from None
+
+
+def _weight_names(layer_group):
+  return [n.decode() if isinstance(n, bytes) else str(n)
+          for n in layer_group.attrs["weight_names"]]
+
+
 def _assign_from_legacy_h5(model, path, layer_names):
   """Loads the named layers' [kernel, bias] from a legacy Keras .h5 weights file (the format of
   Keras' cached VGG16 files), strictly: every layer must be there with the right shapes."""
   with h5py.File(path, "r") as f:
-    group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-    if "layer_names" not in group.attrs:
-      raise ValueError(f"VGG16 weights file {path!r} is not a Keras .h5 weights file (no "
-                       f"layer_names attribute).")
-    available = {name.decode() if isinstance(name, bytes) else str(name)
-                 for name in group.attrs["layer_names"]}
+    group, available = _legacy_h5_layers(f, path)
     for name in layer_names:
       if name not in available:
         raise ValueError(f"VGG16 weights file {path!r} has no layer {name!r}; expected Keras "
                          f"VGG16 ImageNet weights.")
       layer_group = group[name]
-      weight_names = [n.decode() if isinstance(n, bytes) else str(n)
-                      for n in layer_group.attrs["weight_names"]]
-      values = [np.asarray(layer_group[n]) for n in weight_names]
+      values = [np.asarray(layer_group[n]) for n in _weight_names(layer_group)]
       layer = model.get_layer(name)
       variables = [layer.kernel, layer.bias]
       if len(values) != 2:
@@ -309,6 +369,7 @@ class VGGFeatures:
       raise ValueError(f"feature_layers must be names from {VGG16_CONV_LAYERS}; got "
                        f"{feature_layers}.")
     self.weights_path = find_vgg16_weights(weights_path)
+    check_vgg16_weights_file(self.weights_path)  # Before building VGG16 (about a second).
     self.feature_layers = feature_layers
     vgg = keras.applications.VGG16(weights=None, include_top=False,
                                    input_shape=(VGG_INPUT_SIZE, VGG_INPUT_SIZE, 3))

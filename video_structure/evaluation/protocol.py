@@ -366,7 +366,6 @@ def run_evaluation(model, data, settings, output_dir, vgg_features=_AUTO, fvd_mo
   settings = settings.resolve(data).validate()
   started = time.time()
   load_start = os.getloadavg()
-  os.makedirs(output_dir, exist_ok=True)
   calls = model_calls.ModelCalls(model, settings.sequences_per_call,
                                  compiled=settings.compile_model_calls)
   config = getattr(model, "config", None)
@@ -409,6 +408,7 @@ def run_evaluation(model, data, settings, output_dir, vgg_features=_AUTO, fvd_mo
     if message:
       skipped.append(message)
       print(message, file=stream, flush=True)
+  os.makedirs(output_dir, exist_ok=True)  # Only now: a bad weights file leaves no folder.
 
   # 1. Detect the representation of the fit windows (for the regression) and of the test
   # windows (for tracking and the figures); fit the regression.

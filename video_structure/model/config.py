@@ -33,7 +33,8 @@ class Settings:
         raise ValueError(f"{self.KIND}: `{field.name}` must be of type {expected.__name__}, "
                          f"got {value!r} ({type(value).__name__}).")
       if expected is float and not math.isfinite(value):
-        raise ValueError(f"{self.KIND}: `{field.name}` must be a finite number, got {value!r}.")
+        raise ValueError(f"{self.KIND}: `{field.name}` must be a finite number, got {value!r}; "
+                         f"give --{field.name} a finite value.")
 
   def to_dict(self):
     return dataclasses.asdict(self)

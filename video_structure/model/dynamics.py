@@ -28,6 +28,9 @@ import tensorflow_probability as tfp
 tfd = tfp.distributions
 
 STD_EPSILON = 1e-4  # Added to the softplus of the std head, as in the published example.
+# Key of the SeedGenerator's state among the layer's own saved variables (see
+# `KeypointVRNN.save_own_variables`).
+SEED_STATE_KEY = "seed_generator_state"
 
 
 class KeypointVRNN(keras.layers.Layer):
@@ -267,6 +270,26 @@ class KeypointVRNN(keras.layers.Layer):
         "kl": tf.transpose(kl_array.stack(), [1, 0]),
         "rnn_states": tf.transpose(state_array.stack(), [1, 0, 2]),
     }
+
+  # Checkpoints. ----------------------------------------------------------------------------
+
+  def save_own_variables(self, store):
+    """Saves the layer's own variables and the state of its SeedGenerator.
+
+    Keras saves layer variables only, not a SeedGenerator's state, so a model loaded from a
+    checkpoint would restart the stream of the training step's random draws (one per step, see
+    `replicas.replica_seed`) at its beginning; with the state stored under `SEED_STATE_KEY`, a
+    resumed run draws what an uninterrupted one draws.
+    """
+    super().save_own_variables(store)
+    store[SEED_STATE_KEY] = self.seed_generator.state
+
+  def load_own_variables(self, store):
+    """Loads what `save_own_variables` saved; a checkpoint written before the seed state was
+    saved loads too, and keeps the SeedGenerator at its initial state."""
+    if SEED_STATE_KEY in store:
+      self.seed_generator.state.assign(store[SEED_STATE_KEY])
+    super().load_own_variables({key: store[key] for key in store.keys() if key != SEED_STATE_KEY})
 
   def get_config(self):
     config = super().get_config()

@@ -1,10 +1,13 @@
-"""Callbacks of a training run: the NaN guard, the progress line and the TensorBoard summaries.
+"""Callbacks of a training run: the NaN guard, the progress line, the loss log and the
+TensorBoard summaries.
 
 Training runs `Model.fit` in chunks of `log_every_steps` steps (one Keras "epoch" each), so the
-loss means that TensorBoard and the progress line show are over the last chunk.
+loss means that TensorBoard, the loss log and the progress line show are over the last chunk.
 """
 
+import json
 import math
+import os
 import sys
 import time
 
@@ -12,7 +15,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from video_structure import io_utils
 from video_structure.training import figures
+
+# The loss log of a run: <run_dir>/LOSS_LOG_FILE (`LossLogCallback`).
+LOSS_LOG_FILE = "losses.jsonl"
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -52,6 +59,55 @@ class ProgressCallback(keras.callbacks.Callback):
         f"({100 * step / self.total_steps:.0f}%) {rate:.2f} steps/s "
         f"{rate * self.frames_per_step:.0f} frames/s ETA {_format_seconds(eta)} | {losses}\n")
     self.stream.flush()
+
+
+class LossLogCallback(keras.callbacks.Callback):
+  """Appends one JSON line per logging chunk to `path`: {"step": s, <loss term>: mean, ...}.
+
+  Every loss term of the chunk's logs, at full precision (JSON writes a float as the shortest
+  decimal that reads back as the same value, so a float32 mean is exact); each line is flushed
+  and fsync'ed when its chunk ends, before the checkpoint of that step is written (train.py's
+  callback order). When training begins, lines after the model's step (written by a run killed
+  before its next checkpoint) and a torn last line are dropped by an atomic rewrite, so a
+  resumed run continues the log exactly as an uninterrupted run writes it.
+  """
+
+  def __init__(self, path):
+    super().__init__()
+    self.path = path
+
+  def on_train_begin(self, logs=None):
+    step = int(self.model.optimizer.iterations.numpy())
+    if not os.path.exists(self.path):
+      return
+    with open(self.path, encoding="utf-8") as stream:
+      lines = stream.read().splitlines()
+    kept = []
+    for line in lines:
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        continue  # A line torn by a kill (only ever the last one).
+      if row["step"] <= step:
+        kept.append(line)
+    if kept != lines:
+      io_utils.atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+
+  def on_epoch_end(self, epoch, logs=None):
+    row = {"step": int(self.model.optimizer.iterations.numpy())}
+    # Multi-worker logs are length-1 arrays (`replicas.logs_for_strategy`).
+    row.update({name: float(np.asarray(value).reshape(()))
+                for name, value in (logs or {}).items()})
+    with open(self.path, "a", encoding="utf-8") as stream:
+      stream.write(json.dumps(row) + "\n")
+      stream.flush()
+      os.fsync(stream.fileno())
+
+
+def read_loss_log(path):
+  """The rows of a loss log written by `LossLogCallback`: a list of dicts, in step order."""
+  with open(path, encoding="utf-8") as stream:
+    return [json.loads(line) for line in stream if line.strip()]
 
 
 def _format_seconds(seconds):
