@@ -147,6 +147,8 @@ def main(argv=None):
                    f"saved_model.pb); train.py exports one to <run_dir>/saved_model.")
   if args.i3d_weights is not None and not os.path.isfile(args.i3d_weights):
     parser.error(f"--i3d_weights {args.i3d_weights} does not exist.")
+  if args.vgg_weights is not None and not os.path.isfile(args.vgg_weights):
+    parser.error(f"--vgg_weights {args.vgg_weights} does not exist.")
   if args.vgg_weights is not None:
     from video_structure.evaluation import frame_metrics  # pylint: disable=import-outside-toplevel
     try:  # Checked before the model and data load: a bad file fails in a second.

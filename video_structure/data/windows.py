@@ -287,10 +287,11 @@ def make_windows_dataset(dataset: Union[tf.data.Dataset, EncodedSequences],
   if training and (not isinstance(shuffle_buffer, (int, np.integer)) or shuffle_buffer < 1):
     raise ValueError(f"shuffle_buffer must be a positive int, got {shuffle_buffer!r}.")
   windows_per_step = batch_size
-  if num_workers > 1 and shard_policy == "sequences":
+  if num_workers > 1 and shard_policy == "sequences" and first_step:
+    # A resumed worker skips its share of each global batch, which must be whole.
     if batch_size % num_workers:
       raise ValueError(f"batch_size ({batch_size}) must be a multiple of num_workers "
-                       f"({num_workers}).")
+                       f"({num_workers}) to resume a run at step {first_step}.")
     windows_per_step = batch_size // num_workers
   window_specs = {
       key: tf.TensorShape([window_length]).concatenate(spec.shape[1:])
