@@ -1,9 +1,17 @@
-"""Small pieces shared by the tests: THE tiny model config and THE tiny train.py flags.
+"""Small pieces shared by the tests: THE tiny model config, THE tiny train.py flags, and a
+train.py process to kill.
 
   from tests import helpers
   run_config = helpers.tiny_config(num_keypoints=5)       # a presets.RunConfig
   argv = helpers.tiny_train_flags(num_steps=2) + ["--skip_final"]
+  with helpers.training_process(argv, tmp_path) as process: ...
 """
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -15,6 +23,8 @@ from video_structure.data import sources
 TINY_MODEL = dict(batch_size=2, initial_filters=4, rnn_units=16, num_samples=3, prior_net_size=4,
                   posterior_net_size=8, decoder_net_size=8, latent_size=4, num_keypoints=4,
                   mixed_precision=False)
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_SCRIPT = os.path.join(REPO_ROOT, "train.py")
 # The training settings of a tiny train.py run on the `tiny` Basketball data.
 TINY_TRAINING = dict(dataset_config="tiny", log_every_steps=2, checkpoint_every_steps=2,
                      image_summary_every_steps=2)
@@ -61,3 +71,26 @@ def split_arrays(builder, split):
   """All examples of a TFDS split as numpy arrays stacked per feature, in stored order."""
   examples = list(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
   return {key: np.stack([example[key] for example in examples]) for key in examples[0]}
+
+
+@contextlib.contextmanager
+def training_process(argv, work_dir, timeout_seconds=240):
+  """`python train.py argv` in a subprocess, run from `work_dir`.
+
+  Yields the Popen: its stdout is a text pipe (read it line by line to follow the training),
+  its stderr goes to `work_dir/stderr.txt`. Killed after `timeout_seconds` (never hang the
+  suite) and on leaving the block, which waits for it to end.
+  """
+  environment = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+  with open(os.path.join(work_dir, "stderr.txt"), "w") as stderr:
+    process = subprocess.Popen([sys.executable, TRAIN_SCRIPT] + list(argv), cwd=str(work_dir),
+                               env=environment, text=True, stdout=subprocess.PIPE, stderr=stderr)
+  watchdog = threading.Timer(timeout_seconds, process.kill)
+  watchdog.start()
+  try:
+    yield process
+  finally:
+    process.kill()
+    process.wait()
+    watchdog.cancel()
+    process.stdout.close()

@@ -42,10 +42,21 @@ def test_architecture_tree_lists_every_module_once():
   assert sorted(on_disk - set(listed)) == [], "on disk but missing from docs/architecture.md"
 
 
+def _is_main_block(node):
+  """`if __name__ == "__main__":`, a module's command-line entry point (may use the cli)."""
+  test = node.test if isinstance(node, ast.If) else None
+  return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+          and test.left.id == "__name__" and len(test.comparators) == 1
+          and isinstance(test.comparators[0], ast.Constant)
+          and test.comparators[0].value == "__main__")
+
+
 def _imported_packages(path):
-  """The `video_structure.<name>` packages or modules a file imports."""
+  """The `video_structure.<name>` packages or modules a file imports (outside its
+  `if __name__ == "__main__":` block)."""
   with open(path) as f:
     tree = ast.parse(f.read())
+  tree.body = [node for node in tree.body if not _is_main_block(node)]
   names = set()
   for node in ast.walk(tree):
     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -75,7 +75,29 @@ def test_downstream_help_and_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
       downstream_cli.main(argv)
     assert exit_info.value.code == 2
-    assert problem in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"video-structure-downstream: error: {problem}; choose from action_recognition, "
+        "reward_prediction, counterfactual (see video-structure-downstream --help).\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", downstream_cli.EXPERIMENTS)
+def test_downstream_module_errors_are_short(experiment, tmp_path):
+  """`python -m video_structure.downstream.<experiment>` reports a user error in two lines."""
+  environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      p for p in [REPO_ROOT, os.environ.get("PYTHONPATH")] if p),
+                     VIDEO_STRUCTURE_CACHE=str(tmp_path))
+  missing = str(tmp_path / "missing_run")
+  completed = subprocess.run(
+      [sys.executable, "-m", f"video_structure.downstream.{experiment}", "--run_dir", missing],
+      cwd=str(tmp_path), env=environment, capture_output=True, text=True, timeout=300)
+  assert completed.returncode == 2, completed.stderr
+  ours = completed.stderr.split(f"python -m video_structure.downstream.{experiment}: error: ")
+  assert len(ours) == 2, completed.stderr
+  assert ours[1].splitlines() == [
+      f"--run_dir {missing!r}: no such directory (expected a run directory written by "
+      "train.py).",
+      f"(traceback in {tmp_path}/logs/{experiment}-error.log; --debug prints it here)"]
 
 
 @pytest.mark.slow

@@ -14,10 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import zipfile
 
 import pytest
@@ -29,8 +25,6 @@ from video_structure.training import builder
 from video_structure.training import checkpoints
 from video_structure.training import run_dir as run_dir_lib
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAIN_SCRIPT = os.path.join(REPO_ROOT, "train.py")
 
 
 def run_main(argv):
@@ -150,15 +144,8 @@ def test_damaged_newest_checkpoint_is_set_aside_and_the_previous_one_resumed(
 
 @pytest.mark.slow
 def test_second_training_on_the_same_run_dir_is_refused(run_dir, tiny_basketball_dir, tmp_path):
-  command = [sys.executable, TRAIN_SCRIPT] + flags(run_dir, tiny_basketball_dir, 400,
-                                                   "--skip_final")
-  environment = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-  with open(tmp_path / "stderr.txt", "w") as stderr:
-    process = subprocess.Popen(command, cwd=str(tmp_path), env=environment, text=True,
-                               stdout=subprocess.PIPE, stderr=stderr)
-  watchdog = threading.Timer(240, process.kill)  # Never hang the test suite.
-  watchdog.start()
-  try:
+  with helpers.training_process(flags(run_dir, tiny_basketball_dir, 400, "--skip_final"),
+                                tmp_path) as process:
     lines = []
     for line in process.stdout:  # Until the first training is under way.
       lines.append(line)
@@ -171,10 +158,6 @@ def test_second_training_on_the_same_run_dir_is_refused(run_dir, tiny_basketball
                                            rf"started [^)]+\); wait for it to finish or stop it "
                                            rf"\(kill {process.pid}\)"):
       run_main(flags(run_dir, tiny_basketball_dir, 4, "--skip_final"))
-  finally:
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    watchdog.cancel()
   # The killed training's lock went with it: the same directory resumes at once.
   newest_step = checkpoints.checkpoint_step(checkpoints.checkpoint_paths(str(run_dir))[0])
   model, output = run_main(flags(run_dir, tiny_basketball_dir, newest_step, "--skip_final"))

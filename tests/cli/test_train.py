@@ -13,9 +13,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 
 import numpy as np
 import pytest
@@ -28,8 +25,6 @@ from video_structure import presets
 from video_structure.data import basketball
 from video_structure.training import checkpoints
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TRAIN_SCRIPT = os.path.join(REPO_ROOT, "train.py")
 NUM_KEYPOINTS = 4
 NUM_EVAL_SEQUENCES = 2
 TINY_FLAGS = helpers.tiny_train_flags(num_keypoints=NUM_KEYPOINTS, image_summary_every_steps=4,
@@ -215,26 +210,17 @@ def test_resume_with_changed_model_flag_is_refused(first_run, tiny_basketball_di
 @pytest.mark.slow
 def test_restart_after_sigkill_loses_at_most_one_interval(tmp_path, tiny_basketball_dir):
   run_dir = tmp_path / "killed"
-  command = [sys.executable, TRAIN_SCRIPT] + flags(run_dir, tiny_basketball_dir, "--num_steps",
-                                                   "400", "--skip_final")
-  environment = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-  with open(tmp_path / "stderr.txt", "w") as stderr:
-    process = subprocess.Popen(command, cwd=str(tmp_path), env=environment, text=True,
-                               stdout=subprocess.PIPE, stderr=stderr)
-    watchdog = threading.Timer(240, process.kill)  # Never hang the test suite.
-    watchdog.start()
+  argv = flags(run_dir, tiny_basketball_dir, "--num_steps", "400", "--skip_final")
+  with helpers.training_process(argv, tmp_path) as process:
     lines = []
-    try:
-      for line in process.stdout:
-        lines.append(line)
-        match = re.search(r"step (\d+)/400", line)
-        if match and int(match.group(1)) >= 4:
-          os.kill(process.pid, signal.SIGKILL)
-          break
-      lines.extend(process.stdout)  # Whatever was printed before the kill landed.
-      process.wait()
-    finally:
-      watchdog.cancel()
+    for line in process.stdout:
+      lines.append(line)
+      match = re.search(r"step (\d+)/400", line)
+      if match and int(match.group(1)) >= 4:
+        os.kill(process.pid, signal.SIGKILL)
+        break
+    lines.extend(process.stdout)  # Whatever was printed before the kill landed.
+    process.wait()
   output = "".join(lines)
   assert process.returncode == -signal.SIGKILL, (output, (tmp_path / "stderr.txt").read_text())
   last_printed = max(int(s) for s in re.findall(r"step (\d+)/400", output))

@@ -7,6 +7,9 @@ import io
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.core.protobuf import rewriter_config_pb2
+from tensorflow.python.eager import context
 
 from tests import helpers
 from video_structure.cli import train as train_cli
@@ -14,9 +17,31 @@ from video_structure.training import callbacks
 from video_structure.training import reproducibility
 
 
-def test_turns_the_remapper_off():
+def test_turns_the_remapper_and_the_memory_optimizer_off():
   reproducibility.make_training_reproducible()
   assert tf.config.optimizer.get_experimental_options()["remapping"] is False
+  # What tf.function reads when it optimises a graph (the memory optimizer's AddN rewrite sums
+  # gradients in arrival order; it has no public switch).
+  rewrite_options = context.context().config.graph_options.rewrite_options
+  assert rewrite_options.memory_optimization == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+  assert rewrite_options.remapping == rewriter_config_pb2.RewriterConfig.OFF
+
+
+def test_keeps_the_rest_of_the_context_config():
+  ctx = context.context()
+  saved = ctx._config  # pylint: disable=protected-access
+  try:
+    earlier = config_pb2.ConfigProto()
+    earlier.graph_options.rewrite_options.constant_folding = (
+        rewriter_config_pb2.RewriterConfig.OFF)
+    ctx._config = earlier  # pylint: disable=protected-access
+    reproducibility.make_training_reproducible()
+    rewrite_options = ctx.config.graph_options.rewrite_options
+    assert rewrite_options.constant_folding == rewriter_config_pb2.RewriterConfig.OFF
+    assert rewrite_options.memory_optimization == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+  finally:
+    ctx._config = saved  # pylint: disable=protected-access
+    reproducibility.make_training_reproducible()
 
 
 @pytest.mark.slow

@@ -30,8 +30,8 @@ def main(argv=None):
     return None
   if not argv or argv[0] not in EXPERIMENTS:
     problem = (f"unknown experiment {argv[0]!r}" if argv else "the experiment is missing")
-    sys.stderr.write(f"{usage()}\n{PROGRAM}: error: {problem} (choose from "
-                     f"{', '.join(EXPERIMENTS)}).\n")
+    sys.stderr.write(f"{PROGRAM}: error: {problem}; choose from {', '.join(EXPERIMENTS)} "
+                     f"(see {PROGRAM} --help).\n")
     raise SystemExit(2)
   name = argv[0]
   # Imported on demand: each experiment loads TensorFlow and its own dependencies.

@@ -471,4 +471,7 @@ def main(argv=None, source=None):
 
 
 if __name__ == "__main__":
-  main()
+  # Short error lines and --debug, as in the video-structure-downstream command.
+  from video_structure.cli import console  # pylint: disable=g-import-not-at-top
+  sys.exit(console.run_command(main, "action_recognition",
+                               prog="python -m video_structure.downstream.action_recognition"))

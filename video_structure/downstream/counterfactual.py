@@ -516,4 +516,7 @@ def main(argv=None, source=None):
 
 
 if __name__ == "__main__":
-  main()
+  # Short error lines and --debug, as in the video-structure-downstream command.
+  from video_structure.cli import console  # pylint: disable=g-import-not-at-top
+  sys.exit(console.run_command(main, "counterfactual",
+                               prog="python -m video_structure.downstream.counterfactual"))

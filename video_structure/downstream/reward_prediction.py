@@ -458,4 +458,7 @@ def main(argv=None, source=None):
 
 
 if __name__ == "__main__":
-  main()
+  # Short error lines and --debug, as in the video-structure-downstream command.
+  from video_structure.cli import console  # pylint: disable=g-import-not-at-top
+  sys.exit(console.run_command(main, "reward_prediction",
+                               prog="python -m video_structure.downstream.reward_prediction"))
