@@ -474,7 +474,6 @@ def test_long_videos_are_cut_and_frame_step(tmp_path):
   folder.mkdir()
   images = np.arange(50, dtype=np.uint8)[:, None, None, None] * np.ones((1, 64, 64, 3), np.uint8)
   np.savez(folder / "ramp.npz", image=images)
-  assert vf.split_lengths(50, 20) == [17, 17, 16] and vf.split_lengths(50, None) == [50]
   cache = vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=8,
                                   max_frames_per_sequence=20, test_fraction=0.0, verbose=False)
   pieces = [sequence["image"][:, 0, 0, 0] for sequence in sequences(cache, "train")]
@@ -493,17 +492,7 @@ def test_long_videos_are_cut_and_frame_step(tmp_path):
                              atol=COLOUR_TOLERANCE)
 
 
-def test_splits(tmp_path):
-  names = [f"clip_{i:02d}.mp4" for i in range(20)]
-  splits = vf.assign_splits(names, 0.25)
-  assert sum(split == "test" for split in splits.values()) == 5
-  assert vf.assign_splits(list(reversed(names)), 0.25) == splits  # Order-independent.
-  assert list(vf.assign_splits(["a.mp4", "b.mp4"], 0.1).values()).count("test") == 1
-  assert set(vf.assign_splits(names, 0.0).values()) == {"train"}
-  folders = vf.assign_splits(["train/a.mp4", "train/b/c.mp4", "test/d.gif"], 0.5)
-  assert folders == {"train/a.mp4": "train", "train/b/c.mp4": "train", "test/d.gif": "test"}
-  with pytest.raises(ValueError, match="test_fraction"):
-    vf.assign_splits(names, 1.0)
+def test_train_and_test_subfolders_are_the_splits(tmp_path):
   # A folder with train/ and test/ subfolders.
   for split, count in (("train", 2), ("test", 1)):
     (tmp_path / "data" / split).mkdir(parents=True)
@@ -552,7 +541,7 @@ def _messages_naming_flags(tmp_path):
   only_train = vf.prepare_video_folder(mixed, cache_dir=tmp_path / "cache", min_frames=4,
                                        test_fraction=0.0, use_positions=False)
   error_of(vf.load_split, only_train, "test")
-  error_of(vf.assign_splits, ["a.mp4"], 1.5)
+  error_of(folder_listing.assign_splits, ["a.mp4"], 1.5)
   vf.prepare_video_folder(mixed, cache_dir=tmp_path / "cache", min_frames=4,
                           use_positions=False, test_fraction=0.5)
   error_of(vf.resolve_folder_options, mixed, {}, tmp_path / "cache", min_frames=4)

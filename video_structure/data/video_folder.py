@@ -70,13 +70,14 @@ from typing import Optional
 
 import numpy as np
 
+from video_structure.data import folder_listing
 from video_structure.data import video_files
 
 # 2: metadata records checksums, truncated files and the digest of the file list.
 CACHE_FORMAT_VERSION = 2
 DEFAULT_CACHE_DIR_NAME = ".video_structure_cache"
 DEFAULT_MAX_FRAMES_PER_SEQUENCE = 256
-SPLITS = ("train", "test")
+SPLITS = folder_listing.SPLITS
 _ZLIB_LEVEL = 6
 # Names listed in one message before "... and N more".
 _MAX_LISTED = 10
@@ -101,79 +102,6 @@ def _listing(names) -> str:
   names = list(names)
   more = len(names) - _MAX_LISTED
   return ", ".join(names[:_MAX_LISTED]) + (f" ... and {more} more" if more > 0 else "")
-
-
-# ----------------------------------------------------------------------------------------
-# Folder scanning and splits
-# ----------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _FileEntry:
-  relative_path: str
-  size: int
-  mtime_ns: int
-
-
-def _scan_folder(folder: str, exclude: str) -> tuple[list[_FileEntry], list[str]]:
-  """(video / .gif / .npz files, other files) under folder (recursively), both sorted by
-  relative path; hidden files and folders and anything under `exclude` (the cache) are left
-  out."""
-  entries, others = [], []
-  exclude = os.path.abspath(exclude)
-  for root, directories, files in os.walk(folder):
-    directories[:] = sorted(d for d in directories if not d.startswith(".")
-                            and os.path.abspath(os.path.join(root, d)) != exclude)
-    for name in sorted(files):
-      if name.startswith("."):
-        continue
-      path = os.path.join(root, name)
-      relative = os.path.relpath(path, folder).replace(os.sep, "/")
-      if os.path.splitext(name)[1].lower() not in video_files.SUPPORTED_EXTENSIONS:
-        others.append(relative)
-        continue
-      stat = os.stat(path)
-      entries.append(_FileEntry(relative, int(stat.st_size), int(stat.st_mtime_ns)))
-  return sorted(entries, key=lambda entry: entry.relative_path), sorted(others)
-
-
-def _files_digest(entries) -> str:
-  """Identifies a folder's current list of files (paths, sizes, modification times)."""
-  source = json.dumps([dataclasses.astuple(entry) for entry in entries])
-  return hashlib.sha256(source.encode("utf-8")).hexdigest()
-
-
-def _path_hash(relative_path: str) -> str:
-  return hashlib.sha1(relative_path.encode("utf-8")).hexdigest()
-
-
-def assign_splits(relative_paths, test_fraction: float) -> dict[str, str]:
-  """Maps each relative path to "train" or "test" (see the module docstring).
-
-  Files under top-level train/ and test/ folders (when every file is under one of them) keep
-  that split; otherwise the first round(test_fraction * N) files in SHA-1 order of their
-  relative paths (at least one if test_fraction > 0 and N >= 2) go to "test".
-  """
-  relative_paths = list(relative_paths)
-  top_levels = {path.split("/", 1)[0] for path in relative_paths if "/" in path}
-  if relative_paths and all("/" in path for path in relative_paths) and top_levels <= set(SPLITS):
-    return {path: path.split("/", 1)[0] for path in relative_paths}
-  if not 0.0 <= test_fraction < 1.0:
-    raise ValueError(f"--test_fraction must be in [0, 1), got {test_fraction!r}.")
-  ordered = sorted(relative_paths, key=_path_hash)
-  num_test = int(round(test_fraction * len(ordered)))
-  if test_fraction > 0 and len(ordered) >= 2:
-    num_test = min(max(num_test, 1), len(ordered) - 1)
-  return {path: ("test" if rank < num_test else "train") for rank, path in enumerate(ordered)}
-
-
-def split_lengths(num_frames: int, max_frames_per_sequence: Optional[int]) -> list[int]:
-  """Lengths of the consecutive near-equal pieces a video of num_frames frames is cut into."""
-  if max_frames_per_sequence is None or num_frames <= max_frames_per_sequence:
-    return [num_frames]
-  pieces = -(-num_frames // max_frames_per_sequence)
-  base, extra = divmod(num_frames, pieces)
-  return [base + 1] * extra + [base] * (pieces - extra)
 
 
 # ----------------------------------------------------------------------------------------
@@ -298,9 +226,9 @@ def resolve_folder_options(folder, given: Optional[dict] = None, cache_dir=None,
   if not os.path.isdir(folder):
     return dict(FOLDER_OPTION_DEFAULTS, **given)  # prepare_video_folder reports it.
   cache_root = _cache_root(folder, cache_dir)
-  entries, _ = _scan_folder(folder, exclude=cache_root)
+  entries, _ = folder_listing.scan_folder(folder, exclude=cache_root)
   candidates = [options for options in _existing_options(
-      cache_root, folder, _files_digest(entries),
+      cache_root, folder, folder_listing.files_digest(entries),
       _frame_settings(image_size, frame_step, min_frames, max_frames_per_sequence))
                 if all(options[name] == value for name, value in given.items())]
   if not candidates:
@@ -446,7 +374,7 @@ def prepare_video_folder(folder, cache_dir=None, image_size: int = 64, frame_ste
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"Video folder {folder!r} does not exist (or is not a folder).")
   cache_root = _cache_root(folder, cache_dir)
-  entries, others = _scan_folder(folder, exclude=cache_root)
+  entries, others = folder_listing.scan_folder(folder, exclude=cache_root)
   kinds = "video, .gif or .npz"
   if not entries:
     raise ValueError(
@@ -456,11 +384,11 @@ def prepare_video_folder(folder, cache_dir=None, image_size: int = 64, frame_ste
     print(f"Warning: video folder {folder}: ignoring {len(others)} "
           f"{'file' if len(others) == 1 else 'files'} (not {kinds}): {_listing(others)}",
           flush=True)
-  split_of = assign_splits([entry.relative_path for entry in entries], test_fraction)
+  split_of = folder_listing.assign_splits([entry.relative_path for entry in entries], test_fraction)
   settings = dict(_frame_settings(image_size, frame_step, min_frames, max_frames_per_sequence),
                   test_fraction=float(test_fraction), skip_bad_files=bool(skip_bad_files),
                   keep_truncated_videos=bool(keep_truncated_videos), use_positions=use_positions)
-  files_digest = _files_digest(entries)
+  files_digest = folder_listing.files_digest(entries)
   key_source = json.dumps({"settings": settings, "files": files_digest}, sort_keys=True)
   key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:16]
   directory = os.path.join(cache_root, f"{os.path.basename(folder) or 'videos'}-{key}")
@@ -569,7 +497,7 @@ def _build_cache(folder, entries, files_digest, split_of, settings, directory, v
         split = split_of[entry.relative_path]
         files[split].append(entry.relative_path)
         first = 0
-        for length in split_lengths(images.shape[0], settings["max_frames_per_sequence"]):
+        for length in folder_listing.split_lengths(images.shape[0], settings["max_frames_per_sequence"]):
           piece_positions = None if positions is None else positions[first:first + length]
           writers[split].write(_serialize(images[first:first + length], piece_positions,
                                           entry.relative_path, first))

@@ -14,7 +14,7 @@ are float32 `(x, y, mu)` in the project convention. Signatures:
 `seed` is an int32 `[2]`; equal seeds give equal samples. For action-conditional models the
 prediction signatures take an extra `actions` `[B, n + m, A]` input.
 
-Every signature checks its inputs in the graph (`struct_vrnn.InputChecks`): B >= 1, n >= 1
+Every signature checks its inputs in the graph (`input_checks.InputChecks`): B >= 1, n >= 1
 (T >= 1), `num_predicted` >= 0, `num_samples` >= 1, finite keypoints, one first frame (and one
 actions row covering n + m steps) per sequence. A failed check raises InvalidArgumentError whose
 message names the signature, the input and what it must be, e.g. "predict: `num_samples` must
@@ -26,8 +26,8 @@ import keras
 import tensorflow as tf
 
 from video_structure import io_utils
+from video_structure.model import input_checks
 from video_structure.model import ops
-from video_structure.model import struct_vrnn
 
 
 def export_saved_model(model, path):
@@ -46,9 +46,9 @@ def export_saved_model(model, path):
                   if cfg.action_size else [])
 
   def checked(signature, frames_or_keypoints, first_frame=None, counts=None, actions=()):
-    """The signature's inputs after `struct_vrnn.InputChecks` named after the signature's
+    """The signature's inputs after `input_checks.InputChecks` named after the signature's
     inputs (`frames` uint8 `[B, n, H, W, 3]` or `keypoints` `[B, n, K, 3]`, first)."""
-    checks = struct_vrnn.InputChecks(signature)
+    checks = input_checks.InputChecks(signature)
     if frames_or_keypoints.dtype == tf.uint8:
       name = "frames"
       checks.not_empty(frames_or_keypoints, name, "[B, n, H, W, 3]" if counts else
