@@ -157,6 +157,12 @@ def run_command(main, command, argv=None, prog=None, interrupted_hint=None):
       return _report_error(error, command, prog, debug)
 
 
+def run_module(main, module_name):
+  """`run_command` for a module run as `python -m <module_name>` (its `if __name__ ==
+  "__main__":` block); the command is the module's last name."""
+  return run_command(main, module_name.rsplit(".", 1)[-1], prog=f"python -m {module_name}")
+
+
 def _report_error(error, command, prog, debug):
   """Prints the short lines of `error`, writes its log; returns the exit status."""
   if debug:

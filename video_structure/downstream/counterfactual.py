@@ -510,13 +510,11 @@ def main(argv=None, source=None):
   print(f"{settings.object_name}: input moved {manipulated['input_displacement_mean']:.4f}, "
         f"predicted positions moved {manipulated['predicted_mean_displacement']}; "
         f"other objects moved {summary['other_objects_predicted_mean_displacement']} "
-        f"(ratio {summary['other_to_manipulated_ratio']})")
-  print(f"Wrote {path} and {len(report['figures'])} figure(s)")
+        f"(ratio {summary['other_to_manipulated_ratio']})\n"
+        f"Wrote {path} and {len(report['figures'])} figure(s)")
   return report
 
 
-if __name__ == "__main__":
-  # Short error lines and --debug, as in the video-structure-downstream command.
+if __name__ == "__main__":  # Short errors and --debug, as the video-structure-downstream command.
   from video_structure.cli import console  # pylint: disable=g-import-not-at-top
-  sys.exit(console.run_command(main, "counterfactual",
-                               prog="python -m video_structure.downstream.counterfactual"))
+  sys.exit(console.run_module(main, __spec__.name))

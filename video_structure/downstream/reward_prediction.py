@@ -457,8 +457,6 @@ def main(argv=None, source=None):
   return result
 
 
-if __name__ == "__main__":
-  # Short error lines and --debug, as in the video-structure-downstream command.
+if __name__ == "__main__":  # Short errors and --debug, as the video-structure-downstream command.
   from video_structure.cli import console  # pylint: disable=g-import-not-at-top
-  sys.exit(console.run_command(main, "reward_prediction",
-                               prog="python -m video_structure.downstream.reward_prediction"))
+  sys.exit(console.run_module(main, __spec__.name))

@@ -272,14 +272,20 @@ def find_vgg16_weights(weights_path=None):
       "keras.applications.VGG16(weights='imagenet', include_top=False)).")
 
 
-def _legacy_h5_layers(f, path):
-  """The group of a legacy Keras .h5 weights file that lists its layers, and their names."""
+def _legacy_h5_layer_groups(f, path, names):
+  """{name: its group} for the named layers of a legacy Keras .h5 weights file; ValueError
+  naming the file if it lists no layers or lacks one of them."""
   group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
   if "layer_names" not in group.attrs:
     raise ValueError(f"VGG16 weights file {path!r} is not a Keras .h5 weights file (no "
                      f"layer_names attribute); {_EXPECTED_WEIGHTS}.")
-  return group, {name.decode() if isinstance(name, bytes) else str(name)
-                 for name in group.attrs["layer_names"]}
+  available = {name.decode() if isinstance(name, bytes) else str(name)
+               for name in group.attrs["layer_names"]}
+  for name in names:
+    if name not in available:
+      raise ValueError(f"VGG16 weights file {path!r} has no layer {name!r}; "
+                       f"{_EXPECTED_WEIGHTS}.")
+  return {name: group[name] for name in names}
 
 
 def check_vgg16_weights_file(path):
@@ -308,12 +314,8 @@ def check_vgg16_weights_file(path):
     return
   try:
     with h5py.File(path, "r") as f:
-      group, available = _legacy_h5_layers(f, path)
-      for name in VGG16_CONV_LAYERS:
-        if name not in available:
-          raise ValueError(f"VGG16 weights file {path!r} has no layer {name!r}; "
-                           f"{_EXPECTED_WEIGHTS}.")
-        shapes = [group[name][n].shape for n in _weight_names(group[name])]
+      for name, layer_group in _legacy_h5_layer_groups(f, path, VGG16_CONV_LAYERS).items():
+        shapes = [layer_group[n].shape for n in _weight_names(layer_group)]
         expected = [VGG16_KERNEL_SHAPES[name], VGG16_KERNEL_SHAPES[name][-1:]]
         if shapes != expected:
           raise ValueError(f"VGG16 weights file {path!r}: layer {name!r} has arrays of shapes "
@@ -332,12 +334,7 @@ def _assign_from_legacy_h5(model, path, layer_names):
   """Loads the named layers' [kernel, bias] from a legacy Keras .h5 weights file (the format of
   Keras' cached VGG16 files), strictly: every layer must be there with the right shapes."""
   with h5py.File(path, "r") as f:
-    group, available = _legacy_h5_layers(f, path)
-    for name in layer_names:
-      if name not in available:
-        raise ValueError(f"VGG16 weights file {path!r} has no layer {name!r}; expected Keras "
-                         f"VGG16 ImageNet weights.")
-      layer_group = group[name]
+    for name, layer_group in _legacy_h5_layer_groups(f, path, layer_names).items():
       values = [np.asarray(layer_group[n]) for n in _weight_names(layer_group)]
       layer = model.get_layer(name)
       variables = [layer.kernel, layer.bias]
