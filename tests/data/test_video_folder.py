@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from video_structure.cli import evaluate as evaluate_cli
 from video_structure.cli import train as train_cli
+from video_structure.data import folder_listing
 from video_structure.data import sources
 from video_structure.data import video_files
 from video_structure.data import video_folder as vf

@@ -11,8 +11,6 @@ only what is known when a graph is traced is checked, so a step pays nothing for
 import numpy as np
 import tensorflow as tf
 
-from video_structure.model import ops
-
 # Frames may leave [-0.5, 0.5] by this much (float rounding) before they are refused; frames in
 # [0, 1] or [0, 255], the usual mistake, leave it by far.
 FRAME_RANGE_TOLERANCE = 1e-3
