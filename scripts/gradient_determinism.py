@@ -41,13 +41,17 @@ def digest(tensors):
 
 def main(argv=None):
   args = parse_args(argv)
-  import numpy as np  # pylint: disable=import-outside-toplevel
+  # Imported here so that --help answers at once.
+  # pylint: disable=import-outside-toplevel
+  import numpy as np
+  import tensorflow as tf
+
+  from video_structure import presets
+  from video_structure.data import sources, windows
+  from video_structure.model import replicas
+  from video_structure.training import builder, reproducibility
+  # pylint: enable=import-outside-toplevel
   hog = np.ones(int(args.hog_gb * 1e9), np.uint8) if args.hog_gb else None
-  from video_structure import presets  # pylint: disable=import-outside-toplevel
-  from video_structure.data import sources, windows  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from video_structure.model import replicas  # pylint: disable=import-outside-toplevel
-  from video_structure.training import builder, reproducibility  # pylint: disable=import-outside-toplevel
   if not args.tensorflow_defaults:
     reproducibility.make_training_reproducible()
   run_config = presets.get_config("basketball", "cpu")

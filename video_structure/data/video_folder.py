@@ -497,7 +497,8 @@ def _build_cache(folder, entries, files_digest, split_of, settings, directory, v
         split = split_of[entry.relative_path]
         files[split].append(entry.relative_path)
         first = 0
-        for length in folder_listing.split_lengths(images.shape[0], settings["max_frames_per_sequence"]):
+        for length in folder_listing.split_lengths(images.shape[0],
+                                                   settings["max_frames_per_sequence"]):
           piece_positions = None if positions is None else positions[first:first + length]
           writers[split].write(_serialize(images[first:first + length], piece_positions,
                                           entry.relative_path, first))

@@ -17,9 +17,9 @@ restored optimizer resumes every schedule where it stopped.
 
 Inputs are checked at the public entry points (`detect`, `detect_with_features`, `reconstruct`,
 `call`, `predict_from_keypoints`, `predict_future`; `fit` and `evaluate` for frames in memory) by
-`input_checks.InputChecks`: frames float in [-0.5, 0.5] (`ops.frames_to_model`), shapes, counts. Failures are
-ValueErrors, or inside a graph InvalidArgumentErrors with the same message. The training step
-checks only what is known when it is traced, so it pays nothing per step.
+`input_checks.InputChecks`: frames float in [-0.5, 0.5] (`ops.frames_to_model`), shapes,
+counts. Failures are ValueErrors, or inside a graph InvalidArgumentErrors with the same message.
+The training step checks only what is known when it is traced, so it pays nothing per step.
 
 A training recipe (optional; the paper presets use none) plugs into the training loss only. It
 is a `keras.layers.Layer` registered with Keras serialisation, constructed as
@@ -270,7 +270,8 @@ class StructVRNN(keras.Model):
 
   def _unpack(self, inputs, entry_point, static_only=False):
     """(frames float32 `[B, T, H, W, 3]`, actions float32 or None) of a batch: `[B, T, H, W, 3]`
-    frames or a dict with `image` (and `actions`), checked by `input_checks.InputChecks(static_only)`."""
+    frames or a dict with `image` (and `actions`), checked by
+    `input_checks.InputChecks(static_only)`."""
     checks = input_checks.InputChecks(f"StructVRNN.{entry_point}", static_only=static_only)
     if isinstance(inputs, dict):
       if "image" not in inputs:
@@ -442,8 +443,8 @@ class StructVRNN(keras.Model):
       `decode_frames`, `frames` `[s, B, n + m, H, W, 3]` float32.
 
     Raises:
-      ValueError: a bad input (see `input_checks.InputChecks`); inside a graph, an InvalidArgumentError with
-        the same message for what only the values show.
+      ValueError: a bad input (see `input_checks.InputChecks`); inside a graph, an
+        InvalidArgumentError with the same message for what only the values show.
     """
     checks = input_checks.InputChecks("StructVRNN.predict_from_keypoints")
     num_keypoints = self.config.num_keypoints
@@ -459,8 +460,8 @@ class StructVRNN(keras.Model):
       checks.same_batch(first_frame_keypoints, "first_frame_keypoints", batch_size,
                         "observed_keypoints")
     num_predicted, num_samples, actions, seed = self._prediction_checks(
-        checks, "observed_keypoints", batch_size, input_checks.dim(observed_keypoints, 1), num_predicted,
-        num_samples, actions, seed)
+        checks, "observed_keypoints", batch_size, input_checks.dim(observed_keypoints, 1),
+        num_predicted, num_samples, actions, seed)
     observed_keypoints, first_frame, first_frame_keypoints, actions = checks.gate(
         observed_keypoints, first_frame, first_frame_keypoints, actions)
     return self._predict_from_keypoints(observed_keypoints, first_frame, num_predicted,
@@ -511,8 +512,8 @@ class StructVRNN(keras.Model):
     observed_frames = checks.frames(observed_frames, "observed_frames", self.config.image_size,
                                     "[B, n, H, W, 3]")
     num_predicted, num_samples, actions, seed = self._prediction_checks(
-        checks, "observed_frames", input_checks.dim(observed_frames, 0), input_checks.dim(observed_frames, 1),
-        num_predicted, num_samples, actions, seed)
+        checks, "observed_frames", input_checks.dim(observed_frames, 0),
+        input_checks.dim(observed_frames, 1), num_predicted, num_samples, actions, seed)
     observed_frames, actions = checks.gate(tf.cast(observed_frames, tf.float32), actions)
     detected, _ = self._detect(observed_frames)
     result = self._predict_from_keypoints(detected, observed_frames[:, 0], num_predicted,
