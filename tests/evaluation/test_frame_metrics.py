@@ -1,7 +1,8 @@
 """Tests of video_structure/evaluation/frame_metrics.py: SSIM and PSNR per frame against known
 values and tf.image, the closest/furthest-sample reduction, and the VGG16 cosine similarity's
 weight handling (never downloaded, never random: tested with random weights written to a temporary
-file, which stands in for a real ImageNet file)."""
+file, which stands in for a real ImageNet file). The default torchvision weights and LPIPS per
+frame are tested in test_lpips.py."""
 
 
 import h5py
@@ -112,7 +113,9 @@ def test_scores_must_be_samples_by_examples_by_time():
 
 @pytest.fixture
 def empty_keras_home(tmp_path, monkeypatch):
+  """No VGG16 weights anywhere: an empty Keras cache and an empty project cache."""
   monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+  monkeypatch.setenv("VIDEO_STRUCTURE_CACHE", str(tmp_path / "empty_cache"))
   return tmp_path / "keras_home"
 
 
@@ -151,10 +154,13 @@ def test_a_missing_explicit_file_is_an_error_not_a_skip(empty_keras_home):
   assert not isinstance(error.value, im.WeightsUnavailable)
 
 
-def test_weights_are_found_in_the_keras_cache(random_vgg_weight_files, monkeypatch):
+def test_without_the_fetched_weights_keras_cache_is_used(random_vgg_weight_files, monkeypatch,
+                                                         tmp_path):
   monkeypatch.setenv("KERAS_HOME", str(random_vgg_weight_files["keras_home"]))
+  monkeypatch.setenv("VIDEO_STRUCTURE_CACHE", str(tmp_path / "empty_cache"))
   assert im.find_vgg16_weights() == str(random_vgg_weight_files["legacy"])
   features = im.VGGFeatures(feature_layers="block3_conv2")
+  assert features.weights_info["name"] == "Keras VGG16 ImageNet (caffe)"
   np.testing.assert_array_equal(features.model.get_layer("block3_conv2").kernel.numpy(),
                                 random_vgg_weight_files["kernel"])
 

@@ -222,7 +222,7 @@ def test_symmetric_sqrt_leaves_tiny_singular_values_unchanged():
 
 @pytest.mark.skipif(
     not _has_i3d_weights(),
-    reason="I3D weights not in the cache; run `python scripts/fetch_i3d_weights.py`")
+    reason="I3D weights not in the cache; run `python scripts/fetch_weights.py`")
 def test_golden_fvd_of_black_against_white_videos():
   # The reference implementation's documented value: 16 all-zero vs 16 all-255 videos of 15
   # 64x64 frames give FVD 133.9 (+- 0.1). About 20 s on 2 CPU cores.

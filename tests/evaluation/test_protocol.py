@@ -439,6 +439,7 @@ def test_run_evaluation_writes_json_and_figures_with_standins(tmp_path):
                           "fvd", "figures", "diversity", "skipped", "timing"}
   assert written["run"] == {"checkpoint": "fake", "model_type": "struct_vrnn"}
   assert written["video"]["vgg_cosine"]["num_windows"] == 2  # num_vgg_windows=2.
+  assert written["video"]["vgg_cosine"]["weights"] == "injected feature extractor"
   assert written["video"]["ssim"]["num_windows"] == 4
   for name in ("ssim", "psnr", "vgg_cosine"):
     for key in ("closest", "furthest", "closest_per_step", "furthest_per_step", "sample_mean"):
@@ -461,12 +462,28 @@ def test_run_evaluation_writes_json_and_figures_with_standins(tmp_path):
   assert "FVD" in output
 
 
+class _NamedVGGStandin:
+  """A stand-in feature extractor that says which weights it has, like `VGGFeatures`."""
+  weights_info = {"name": "stand-in", "short_name": "stand-in weights"}
+
+  def __call__(self, frames):
+    return [tf.nn.relu(tf.convert_to_tensor(frames) - 0.3)]
+
+
+def test_the_json_and_the_figure_say_which_vgg_weights_were_used(tmp_path):
+  report, _ = quiet_run(LinearFakeModel(np.array([[0.0, 0.0], [0.2, 0.1], [0.3, 0.3]])),
+                        fake_data(), small_settings(num_vgg_windows=1), str(tmp_path),
+                        vgg_features=_NamedVGGStandin(), fvd_model=None)
+  assert report["video"]["vgg_cosine"]["weights"] == _NamedVGGStandin.weights_info
+  assert (tmp_path / "video_metrics.png").stat().st_size > 100
+
+
 def test_vgg_and_fvd_are_skipped_with_a_message_without_weights(tmp_path, monkeypatch):
   monkeypatch.setenv("VIDEO_STRUCTURE_CACHE", str(tmp_path / "empty_cache"))
   monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras"))
   report, output = quiet_run(LinearFakeModel(), fake_data(), small_settings(fvd_clips=4),
                              str(tmp_path / "out"))
-  assert "fetch_i3d_weights.py" in report["fvd"]["skipped"]
+  assert "fetch_weights.py" in report["fvd"]["skipped"]
   assert report["fvd"]["skipped"].startswith("FVD skipped: The I3D Kinetics-400 weights")
   assert "VGG16 weights" in report["video"]["vgg_cosine"]["skipped"]
   assert "never computed from random weights" in report["video"]["vgg_cosine"]["skipped"]

@@ -154,6 +154,19 @@ def test_sparsity_loss_scales_with_the_number_of_frames():
   assert losses.sparsity_loss(four_frames).numpy() == pytest.approx(0.8)
 
 
+@pytest.mark.parametrize("batch_size", [1, 8, 32])
+def test_sparsity_loss_is_not_divided_by_the_batch_size(batch_size):
+  # Our documented choice (docs/architecture.md, Losses): B copies of one example give that
+  # example's loss. t=0: map k0 has spatial mean 4 -> mean over K=2 is 2; t=1: map k1 has one
+  # pixel 8 -> spatial mean 2 -> 1. Sum 3, whatever B; the authors' tf.keras activity
+  # regulariser gave 3 / B.
+  example = np.zeros([1, 2, 2, 2, 2], np.float32)
+  example[0, 0, :, :, 0] = 4.0
+  example[0, 1, 0, 0, 1] = 8.0
+  batch = np.tile(example, [batch_size, 1, 1, 1, 1])
+  assert losses.sparsity_loss(batch).numpy() == pytest.approx(3.0, rel=1e-7)
+
+
 # linear_ramp ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("step, ramp_steps, final_value, expected", [

@@ -80,8 +80,8 @@ def test_maps_to_keypoints_single_bright_pixel(name, value):
                              rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(keypoints[0, 0, 1], shrink * _y_of_row(row, height),
                              rtol=1e-6, atol=1e-7)
-  # A single keypoint is its own strongest: mu = mean / (eps + mean).
-  mean = (value + height * width * EPS) / (height * width)
+  # A single keypoint is its own strongest: mu = mean / (eps + mean), of the raw map's mean.
+  mean = value / (height * width)
   np.testing.assert_allclose(keypoints[0, 0, 2], mean / (EPS + mean), rtol=1e-6)
 
 
@@ -101,7 +101,7 @@ def test_maps_to_keypoints_mu_is_the_ratio_of_map_means():
     heatmaps[0, row, column, k] = value
   mu = ops.maps_to_keypoints(heatmaps).numpy()[0, :, 2]
 
-  means = (np.array(values) + height * width * EPS) / (height * width)
+  means = np.array(values) / (height * width)
   expected = means / (EPS + means.max())
   np.testing.assert_allclose(mu, expected, rtol=1e-6)
   np.testing.assert_allclose(mu[0], 1.0, atol=1e-5)  # the strongest map
@@ -122,16 +122,16 @@ def test_maps_to_keypoints_all_zero_map_lands_at_the_origin():
   heatmaps[:, 3, 5, 1] = 1.0  # another map of the same image is bright
   keypoints = ops.maps_to_keypoints(heatmaps).numpy()
   np.testing.assert_allclose(keypoints[:, [0, 2], :2], 0.0, atol=1e-6)
-  # Its mu is eps / (eps + mean of the bright map): essentially zero.
-  bright_mean = (1.0 + 256 * EPS) / 256
-  np.testing.assert_allclose(keypoints[:, 0, 2], EPS / (EPS + bright_mean), rtol=1e-5)
+  # Its mu is 0 / (eps + mean of the bright map): exactly zero.
+  assert np.all(keypoints[:, [0, 2], 2] == 0.0)
+  np.testing.assert_allclose(keypoints[:, 1, 2], (1 / 256) / (EPS + 1 / 256), rtol=1e-6)
 
 
 def test_maps_to_keypoints_uniform_maps():
   # A constant map sits at the centre; two equally strong maps both have mu ~1.
   keypoints = ops.maps_to_keypoints(np.full([1, 6, 6, 2], 3.0, np.float32)).numpy()
   np.testing.assert_allclose(keypoints[0, :, :2], 0.0, atol=1e-6)
-  np.testing.assert_allclose(keypoints[0, :, 2], (3.0 + EPS) / (3.0 + 2 * EPS), rtol=1e-7)
+  np.testing.assert_allclose(keypoints[0, :, 2], 3.0 / (3.0 + EPS), rtol=1e-7)
 
 
 def test_maps_to_keypoints_matches_numpy_on_random_maps():
@@ -139,14 +139,70 @@ def test_maps_to_keypoints_matches_numpy_on_random_maps():
   heatmaps = rng.uniform(0.0, 2.0, size=[3, 8, 10, 4]).astype(np.float32)
   keypoints = ops.maps_to_keypoints(heatmaps).numpy()
 
-  maps = heatmaps.astype(np.float64) + EPS
+  maps = heatmaps.astype(np.float64) + EPS  # the floor enters the position only
   column_weights = maps.sum(axis=1) / maps.sum(axis=(1, 2))[:, np.newaxis]  # [B, W, K]
   row_weights = maps.sum(axis=2) / maps.sum(axis=(1, 2))[:, np.newaxis]  # [B, H, K]
   x = np.einsum("bwk,w->bk", column_weights, np.linspace(-1, 1, 10))
   y = np.einsum("bhk,h->bk", row_weights, np.linspace(1, -1, 8))
-  means = maps.mean(axis=(1, 2))
+  means = heatmaps.astype(np.float64).mean(axis=(1, 2))
   mu = means / (EPS + means.max(axis=-1, keepdims=True))
   np.testing.assert_allclose(keypoints, np.stack([x, y, mu], -1), rtol=1e-5, atol=1e-6)
+
+
+# The authors' MapsToKeypointsTest (google-research/video_structure, ops_test.py): a 33x33
+# map with one keypoint, expected (x, y, mu) to 2 decimals, as they assert.
+AUTHORS_MAP_SHAPE = (1, 33, 33, 1)
+AUTHORS_CASES = {
+    "zero_map": (None, [0.0, 0.0, 0.0]),  # testZeroMapIsZeroCoords
+    "top_left": ((0, 0), [-1.0, 1.0, 1.0]),  # testObjectInTopLeft
+    "bottom_right": ((-1, -1), [1.0, -1.0, 1.0]),  # testObjectInBottomRight
+    "centre": ((16, 16), [0.0, 0.0, 1.0]),  # testObjectInCenter
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUTHORS_CASES))
+def test_maps_to_keypoints_authors_cases(name):
+  pixel, expected = AUTHORS_CASES[name]
+  heatmaps = np.zeros(AUTHORS_MAP_SHAPE, np.float32)
+  if pixel is not None:
+    heatmaps[0, pixel[0], pixel[1], 0] = 1.0
+  keypoints = ops.maps_to_keypoints(heatmaps).numpy()
+  np.testing.assert_array_almost_equal(np.squeeze(keypoints), expected, decimal=2)
+
+
+def test_maps_to_keypoints_zero_map_is_exactly_zero():
+  # Tighter than the authors' 2 decimals: mu is 0 / eps = 0 exactly, and x, y are the mean of
+  # a symmetric grid, zero up to float32 rounding of the grid.
+  keypoints = ops.maps_to_keypoints(np.zeros(AUTHORS_MAP_SHAPE, np.float32)).numpy()
+  assert keypoints[0, 0, 2] == 0.0
+  np.testing.assert_allclose(keypoints[0, 0, :2], 0.0, atol=1e-7)
+
+
+def test_maps_to_keypoints_epsilon_only_in_mu_denominator():
+  # Uniform maps of height 1e-6 (= eps) and 2e-6 on a 4x4 grid: raw means 1e-6 and 2e-6, so
+  # mu = 1e-6 / (1e-6 + 2e-6) = 1/3 and 2e-6 / (1e-6 + 2e-6) = 2/3. Adding eps to the map
+  # before the mean as well (the old formula) would give 2/4 and 3/4.
+  heatmaps = np.empty([1, 4, 4, 2], np.float32)
+  heatmaps[..., 0], heatmaps[..., 1] = 1e-6, 2e-6
+  keypoints = ops.maps_to_keypoints(heatmaps).numpy()
+  np.testing.assert_allclose(keypoints[0, :, 2], [1 / 3, 2 / 3], rtol=1e-6)
+  np.testing.assert_allclose(keypoints[0, :, :2], 0.0, atol=1e-6)
+
+
+def test_maps_to_keypoints_exact_values_on_a_3x3_map():
+  # By hand, e = 1e-6: map 0 has 2.0 at the top-right pixel, map 1 is 1.0 everywhere.
+  # Map 0: the column sums of (map + e) are (3e, 3e, 2 + 3e), total 2 + 9e, grid (-1, 0, 1), so
+  # x = 2 / (2 + 9e); the top row is y = +1 and the same sums give y = 2 / (2 + 9e).
+  # Raw means 2/9 and 1; the largest is 1, so mu = (2/9) / (1 + e) and 1 / (1 + e).
+  heatmaps = np.zeros([1, 3, 3, 2], np.float32)
+  heatmaps[0, 0, 2, 0] = 2.0
+  heatmaps[..., 1] = 1.0
+  keypoints = ops.maps_to_keypoints(heatmaps).numpy()[0]
+  shift = 2 / (2 + 9 * EPS)
+  np.testing.assert_allclose(keypoints[0], [shift, shift, (2 / 9) / (1 + EPS)], rtol=1e-6)
+  np.testing.assert_allclose(keypoints[1], [0.0, 0.0, 1 / (1 + EPS)], rtol=1e-7, atol=1e-7)
+  # The old formula's mu for map 0, (2/9 + e) / (1 + 2e), is 7.8e-7 above this: 35 float32 ulps.
+  assert abs(keypoints[0, 2] - (2 / 9 + EPS) / (1 + 2 * EPS)) > 5e-7
 
 
 @pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16, tf.float32])

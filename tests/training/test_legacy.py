@@ -22,6 +22,7 @@ import tensorflow as tf
 from tests import helpers
 from video_structure.cli import train as train_cli
 from video_structure.model import dynamics
+from video_structure.model import ops
 from video_structure.training import builder
 from video_structure.training import checkpoints
 from video_structure.training import legacy
@@ -111,12 +112,28 @@ def _frames(seed, length):
   return tf.constant(rng.randint(0, 256, (2, length, 64, 64, 3)).astype(np.float32) / 255.0 - 0.5)
 
 
+def _old_code_mu(heatmaps):
+  """mu as 85e9fe4 computed it, `[B, T, S, S, K]` -> `[B, T, K]`: eps added to the map before
+  its mean as well (issue 17 moved to the authors' formula, eps in the denominator only)."""
+  means = heatmaps.astype(np.float64).mean(axis=(2, 3)) + ops.HEATMAP_EPSILON
+  return means / (ops.HEATMAP_EPSILON + means.max(axis=-1, keepdims=True))
+
+
 def test_detections_and_reconstructions_match_the_old_code(loaded, reference):
+  # The stored keypoints hold the old code's mu (up to 7e-6 from today's), so the network's
+  # heatmaps are checked through the old formula and the reconstruction is rendered from the old
+  # keypoints; today's keypoints are those of ops.maps_to_keypoints on the same heatmaps.
   model = loaded.model
   frames = _frames(0, 8)
-  keypoints = model.detect(frames)[0]
-  reconstruction = model.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
-  np.testing.assert_allclose(keypoints.numpy(), reference["keypoints"], atol=1e-6)
+  keypoints, heatmaps = model.detect(frames)
+  np.testing.assert_allclose(keypoints.numpy()[..., :2], reference["keypoints"][..., :2],
+                             atol=1e-6)
+  np.testing.assert_allclose(_old_code_mu(heatmaps.numpy()), reference["keypoints"][..., 2],
+                             atol=1e-6)
+  np.testing.assert_array_equal(
+      keypoints.numpy(), ops.unfold_time(ops.maps_to_keypoints(ops.fold_time(heatmaps)), 2))
+  old_keypoints = tf.constant(reference["keypoints"])
+  reconstruction = model.reconstruct(old_keypoints, frames[:, 0], old_keypoints[:, 0])
   np.testing.assert_allclose(reconstruction.numpy()[:, ::4], reference["reconstruction"],
                              atol=1e-5)
 
@@ -128,7 +145,8 @@ def test_losses_match_the_old_code(loaded, reference):
   assert old.pop("concentration") == 0.0  # A term that this version removed (it was off).
   assert set(losses) == set(old)
   for name, value in old.items():
-    # KL now comes from tfp.distributions: the same formula, rounded differently (~1e-7).
+    # KL now comes from tfp.distributions: the same formula, rounded differently (~1e-7); mu
+    # now has eps in its denominator only (issue 17), which moves these by less than 1e-5.
     np.testing.assert_allclose(float(losses[name]), value, rtol=1e-5, atol=1e-7,
                                err_msg=name)
 

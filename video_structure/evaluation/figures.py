@@ -185,9 +185,13 @@ def write_figures(output_dir, report, data, video, video_indices, selections, fi
       curves = report["video"][name]
       if "skipped" in curves:
         continue
+      # Which VGG16 weights the VGG curves come from (they change the numbers).
+      weights = curves.get("weights")
+      source = f" ({weights['short_name']})" if isinstance(weights, dict) \
+          and weights.get("short_name") else ""
       for which in ("closest", "furthest"):
         panels.append(dict(
-            title=f"{label}: {which} of {report['video']['num_samples']} samples",
+            title=f"{label}{source}: {which} of {report['video']['num_samples']} samples",
             ylabel=label, lines=[
                 dict(label=f"{which} (whole sample)", y=curves[which]),
                 dict(label=f"{which} per step", y=curves[f"{which}_per_step"],

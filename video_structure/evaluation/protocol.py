@@ -79,7 +79,9 @@ class EvaluationSettings:
   fvd_batch_size: int = 8
   skip_fvd: bool = False
   i3d_weights: Optional[str] = None  # Default: the cache (i3d.default_cache_dir()).
-  vgg_weights: Optional[str] = None  # Default: Keras' cache; no weights -> VGG skipped.
+  # Default: torchvision's VGG16 from the cache (scripts/fetch_weights.py), else Keras' cache;
+  # no weights -> VGG skipped.
+  vgg_weights: Optional[str] = None
   # VGG16 at 224x224 costs ~0.5 s per predicted frame on a 2-core CPU, so by default only the
   # first few video windows get the VGG metric (raise it on a GPU).
   num_vgg_windows: int = 4
@@ -521,6 +523,9 @@ def _video_phase(calls, data, settings, vgg_features, vgg_message, fvd_message, 
       video_report[name], selections[name] = frame_metrics.metric_curves(
           video["scores"][name], num_observed)
       video_report[name]["num_windows"] = int(video["scores"][name].shape[1])
+      if name == "vgg_cosine":
+        video_report[name]["weights"] = getattr(vgg_features, "weights_info",
+                                                "injected feature extractor")
     else:
       video_report[name] = {"skipped": vgg_message or "not computed"}
   report["video"] = video_report

@@ -13,8 +13,9 @@ exported SavedModel. Keypoint maths always runs in float32, whatever the layer p
 
 import tensorflow as tf
 
-# Added to every heatmap pixel before normalising, as in the published example, so that an
-# all-zero map has a well-defined position (the centre) instead of a division by zero.
+# The authors' constant (EPSILON in their ops.py). It enters twice, as there: added to every
+# pixel before the coordinate marginals, so an all-zero map sits at the centre instead of
+# dividing by zero; and added to the denominator of mu only, so an all-zero map gets mu = 0.
 HEATMAP_EPSILON = 1e-6
 
 
@@ -66,11 +67,12 @@ def add_coord_channels(images):
 def maps_to_keypoints(heatmaps):
   """Turns non-negative detection maps into keypoints by their spatial expectation.
 
-  For each map, `HEATMAP_EPSILON` is added to every pixel; the map is marginalised over rows
-  to weight each column (and over columns to weight each row); the weights are normalised to
-  sum to one and the weighted mean of the coordinate grid gives x (and y). `mu` is the spatial
-  mean of the map divided by (epsilon + the largest such mean among the K maps of the same
-  image), so each image's strongest keypoint has mu close to 1.
+  The authors' formula (their `ops.maps_to_keypoints`), with e = `HEATMAP_EPSILON`:
+    * x: the map plus e is summed over rows to weight each column; the weights are normalised
+      to sum to one and the weighted mean of the column grid is x. y likewise over rows.
+    * mu: the spatial mean of the raw map (no e) divided by (e + the largest such mean among
+      the K maps of the same image), so each image's strongest keypoint has mu close to 1 and
+      an all-zero map gives exactly (0, 0, 0) (the authors' `testZeroMapIsZeroCoords`).
 
   Args:
     heatmaps: `[B, H, W, K]` non-negative maps (softplus outputs).
@@ -78,17 +80,20 @@ def maps_to_keypoints(heatmaps):
   Returns:
     `[B, K, 3]` float32 keypoints `(x, y, mu)`.
   """
-  heatmaps = tf.cast(heatmaps, tf.float32) + HEATMAP_EPSILON
+  heatmaps = tf.cast(heatmaps, tf.float32)
   height, width = tf.shape(heatmaps)[1], tf.shape(heatmaps)[2]
+  floored = heatmaps + HEATMAP_EPSILON  # for the position only
 
-  column_weights = tf.reduce_sum(heatmaps, axis=1)  # [B, W, K]
+  column_weights = tf.reduce_sum(floored, axis=1)  # [B, W, K]
   column_weights /= tf.reduce_sum(column_weights, axis=1, keepdims=True)
   x = tf.reduce_sum(column_weights * coordinate_grid_x(width)[:, tf.newaxis], axis=1)
 
-  row_weights = tf.reduce_sum(heatmaps, axis=2)  # [B, H, K]
+  row_weights = tf.reduce_sum(floored, axis=2)  # [B, H, K]
   row_weights /= tf.reduce_sum(row_weights, axis=1, keepdims=True)
   y = tf.reduce_sum(row_weights * coordinate_grid_y(height)[:, tf.newaxis], axis=1)
 
+  # The raw mean, not the floored one: with e in the numerator too, an all-zero map would get
+  # mu = e / (e + e) = 0.5 instead of the authors' 0.
   map_means = tf.reduce_mean(heatmaps, axis=[1, 2])  # [B, K]
   mu = map_means / (HEATMAP_EPSILON + tf.reduce_max(map_means, axis=-1, keepdims=True))
   return tf.stack([x, y, mu], axis=-1)
