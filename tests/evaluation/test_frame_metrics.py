@@ -103,6 +103,24 @@ def test_curves_average_over_examples():
   np.testing.assert_allclose(furthest, [0.15, 0.2])
 
 
+def test_distances_take_the_lowest_as_the_closest():
+  # The same SCORES read as distances (LPIPS): closest = min, furthest = max over samples.
+  np.testing.assert_array_equal(im.closest_sample_scores(SCORES, higher_is_closer=False),
+                                [[0.2, 0.1], [0.1, 0.3]])
+  closest, furthest = im.closest_and_furthest_curves(SCORES, higher_is_closer=False)
+  np.testing.assert_allclose(closest, [0.15, 0.2])
+  np.testing.assert_allclose(furthest, [0.75, 0.85])
+  # Whole samples by the mean over step 1: example 0 means 0.1, 0.8, 0.4 -> closest sample 0,
+  # furthest 1; example 1: 0.7, 0.3, 0.9 -> closest 1, furthest 2.
+  selection = im.closest_and_furthest(SCORES, slice(1, None), higher_is_closer=False)
+  assert selection["closest_index"].tolist() == [0, 1]
+  assert selection["furthest_index"].tolist() == [1, 2]
+  np.testing.assert_array_equal(selection["closest"], [[0.9, 0.1], [0.6, 0.3]])
+  curves, _ = im.metric_curves(SCORES, 1, higher_is_closer=False)
+  np.testing.assert_allclose(curves["closest"], [0.75, 0.2])
+  np.testing.assert_allclose(curves["furthest"], [0.15, 0.85])
+
+
 def test_scores_must_be_samples_by_examples_by_time():
   with pytest.raises(ValueError, match=r"scores must have shape \[S, B, T\]"):
     im.closest_and_furthest_curves(np.zeros((2, 3)))

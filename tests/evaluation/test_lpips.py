@@ -263,6 +263,23 @@ def test_lpips_per_frame(models):
                                rtol=1e-5)
 
 
+@needs_weights
+def test_scores_against_shared_references_equal_the_pairwise_distances(models):
+  # Three predictions of two reference frames, the references' features computed once.
+  rng = np.random.RandomState(3)
+  references = rng.uniform(size=(2, 32, 32, 3)).astype(np.float32)
+  predicted = np.clip(np.concatenate([references + rng.normal(0, scale, references.shape)
+                                      for scale in (0.02, 0.1, 0.3)]), 0, 1).astype(np.float32)
+  for net in lpips.NETS:
+    scores = frame_metrics.scores_against_references(models[net], predicted, references,
+                                                      batch_size=4)
+    expected = models[net](predicted, np.concatenate([references] * 3))
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-7)
+    assert scores[0] < scores[2] < scores[4] and scores[1] < scores[3] < scores[5]
+  with pytest.raises(ValueError, match="predicted must be"):
+    frame_metrics.scores_against_references(models["alexnet"], predicted[:5], references)
+
+
 # scripts/fetch_weights.py and scripts/lpips_reference.py --------------------------------------
 
 

@@ -244,6 +244,10 @@ def test_settings_validation_names_the_setting():
     small_settings(num_diversity_samples=5).validate()
   with pytest.raises(ValueError, match="vgg_layers must be names from"):
     small_settings(vgg_layers=("fc1",)).validate()
+  with pytest.raises(ValueError, match="lpips_nets must be distinct names from"):
+    small_settings(lpips_nets=("vgg",)).validate()
+  with pytest.raises(ValueError, match="lpips_nets must be distinct names from"):
+    small_settings(lpips_nets=("alexnet", "alexnet")).validate()
 
 
 def test_a_data_source_feeds_the_evaluation_data():
@@ -293,7 +297,7 @@ def expected_repeat_last_coords(positions):
 def test_regression_error_is_zero_for_keypoints_linear_in_the_positions(tmp_path):
   data = fake_data()
   report, output = quiet_run(LinearFakeModel(), data, small_settings(), str(tmp_path),
-                             vgg_features=None, fvd_model=None)
+                             feature_metrics=None, fvd_model=None)
   tracking_report = report["tracking"]
   for which in ("detected", "best_of_samples"):
     np.testing.assert_allclose(tracking_report[which]["per_time_step"]["coords"],
@@ -400,18 +404,48 @@ def test_video_metrics_closest_furthest_and_fvd_clips_with_exact_psnr():
   assert video["figure_frames"].shape == (2, 3, WINDOW, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
-def test_vgg_is_computed_on_the_first_vgg_windows_only():
+class CosineStandin:
+  """A stand-in VGG: features are the frames minus 0.3 through a ReLU; compared by cosine."""
+
+  def features(self, frames):
+    return [tf.nn.relu(tf.convert_to_tensor(frames, tf.float32) - 0.3)]
+
+  compare = staticmethod(frame_metrics.vgg_cosine_from_features)
+
+
+class SquaredDistanceStandin(CosineStandin):
+  """A stand-in LPIPS: mean squared difference of the features (a distance)."""
+
+  @staticmethod
+  def compare(features_1, features_2):
+    return tf.reduce_mean(tf.square(features_1[0] - features_2[0]), axis=[1, 2, 3])
+
+
+def test_a_feature_metric_is_computed_on_its_first_windows_only():
   frames, _ = make_windows(3)
-  vgg_standin = lambda images: [tf.nn.relu(tf.convert_to_tensor(images) - 0.3)]
   calls = OracleCalls(frames, [0.02, 0.01, 0.04])
+  metrics = {"vgg_cosine": CosineStandin(), "lpips_alex": SquaredDistanceStandin()}
   full = protocol.video_evaluation(calls, frames, NUM_OBSERVED, 3, sequences_per_call=3,
-                                     vgg_features=vgg_standin)
+                                   feature_metrics=metrics)
   part = protocol.video_evaluation(calls, frames, NUM_OBSERVED, 3, sequences_per_call=3,
-                                     vgg_features=vgg_standin, vgg_windows=2)
+                                   feature_metrics=metrics, feature_windows={"vgg_cosine": 2})
   assert full["scores"]["vgg_cosine"].shape == (3, 3, WINDOW)
   assert part["scores"]["vgg_cosine"].shape == (3, 2, WINDOW)
+  assert part["scores"]["lpips_alex"].shape == (3, 3, WINDOW)
   np.testing.assert_allclose(part["scores"]["vgg_cosine"], full["scores"]["vgg_cosine"][:, :2])
+  # Sample 1 (offset 0.01) is closer to the truth than sample 2 (offset 0.04) by both.
   assert np.all(full["scores"]["vgg_cosine"][1] >= full["scores"]["vgg_cosine"][2])
+  assert np.all(full["scores"]["lpips_alex"][1] <= full["scores"]["lpips_alex"][2])
+  # The true frames' features, computed once per window, give the per-pair numbers.
+  predicted = np.stack([np.clip(ops.frames_to_model(frames).numpy() + offset + 0.5, 0, 1)
+                        for offset in (0.02, 0.01, 0.04)])
+  truth = np.broadcast_to(frames.astype(np.float32) / 255.0, predicted.shape)
+  expected = np.stack([frame_metrics.vgg_cosine_similarity_per_frame(
+      predicted[s], truth[s], CosineStandin().features) for s in range(3)])
+  np.testing.assert_allclose(full["scores"]["vgg_cosine"], expected, rtol=1e-5, atol=1e-6)
+  squared = ((np.maximum(predicted - 0.3, 0) - np.maximum(truth - 0.3, 0)) ** 2).mean(
+      axis=(3, 4, 5))
+  np.testing.assert_allclose(full["scores"]["lpips_alex"], squared, rtol=1e-4, atol=1e-9)
 
 
 def test_fvd_with_a_standin_embedding_matches_the_frechet_distance():
@@ -427,25 +461,34 @@ def test_fvd_with_a_standin_embedding_matches_the_frechet_distance():
 
 
 def test_run_evaluation_writes_json_and_figures_with_standins(tmp_path):
-  vgg_standin = lambda frames: [tf.nn.relu(tf.convert_to_tensor(frames) - 0.3)]
   report, output = quiet_run(LinearFakeModel(np.array([[0.0, 0.0], [0.2, 0.1], [0.3, 0.3]])),
                              fake_data(), small_settings(fvd_clips=0, num_vgg_windows=2),
                              str(tmp_path),
-                             vgg_features=vgg_standin, fvd_model=standin_embedding,
+                             feature_metrics={"vgg_cosine": CosineStandin(),
+                                              "lpips_vgg": SquaredDistanceStandin(),
+                                              "lpips_alex": SquaredDistanceStandin()},
+                             fvd_model=standin_embedding,
                              run_info={"checkpoint": "fake"})
   with open(tmp_path / "evaluation.json") as f:
     written = json.load(f)
   assert set(written) == {"schema_version", "run", "settings", "data", "tracking", "video",
                           "fvd", "figures", "diversity", "skipped", "timing"}
   assert written["run"] == {"checkpoint": "fake", "model_type": "struct_vrnn"}
-  assert written["video"]["vgg_cosine"]["num_windows"] == 2  # num_vgg_windows=2.
+  # num_vgg_windows=2 limits the VGG16 metrics; LPIPS-AlexNet covers every video window.
+  assert written["video"]["vgg_cosine"]["num_windows"] == 2
+  assert written["video"]["lpips_vgg"]["num_windows"] == 2
+  assert written["video"]["lpips_alex"]["num_windows"] == 4
   assert written["video"]["vgg_cosine"]["weights"] == "injected feature extractor"
   assert written["video"]["ssim"]["num_windows"] == 4
-  for name in ("ssim", "psnr", "vgg_cosine"):
+  for name in ("ssim", "psnr", "vgg_cosine", "lpips_vgg", "lpips_alex"):
     for key in ("closest", "furthest", "closest_per_step", "furthest_per_step", "sample_mean"):
       assert len(written["video"][name][key]) == WINDOW, (name, key)
-    assert np.all(np.array(written["video"][name]["closest"]) >= np.array(
-        written["video"][name]["furthest"]) - 1e-9)
+    # Similarities: closest >= furthest; distances (LPIPS): closest <= furthest.
+    sign = -1.0 if name.startswith("lpips") else 1.0
+    assert np.all(sign * np.array(written["video"][name]["closest"]) >= sign * np.array(
+        written["video"][name]["furthest"]) - 1e-9), name
+    assert np.any(np.array(written["video"][name]["closest"]) != np.array(
+        written["video"][name]["furthest"])), name
   # fvd_clips 0: every test window (10) against every sample (4 windows x 3 samples).
   assert written["fvd"]["num_real_clips"] == 10 and written["fvd"]["num_generated_clips"] == 12
   assert written["fvd"]["embedding"] == "injected" and np.isfinite(written["fvd"]["fvd"])
@@ -462,18 +505,15 @@ def test_run_evaluation_writes_json_and_figures_with_standins(tmp_path):
   assert "FVD" in output
 
 
-class _NamedVGGStandin:
+class _NamedVGGStandin(CosineStandin):
   """A stand-in feature extractor that says which weights it has, like `VGGFeatures`."""
   weights_info = {"name": "stand-in", "short_name": "stand-in weights"}
-
-  def __call__(self, frames):
-    return [tf.nn.relu(tf.convert_to_tensor(frames) - 0.3)]
 
 
 def test_the_json_and_the_figure_say_which_vgg_weights_were_used(tmp_path):
   report, _ = quiet_run(LinearFakeModel(np.array([[0.0, 0.0], [0.2, 0.1], [0.3, 0.3]])),
                         fake_data(), small_settings(num_vgg_windows=1), str(tmp_path),
-                        vgg_features=_NamedVGGStandin(), fvd_model=None)
+                        feature_metrics={"vgg_cosine": _NamedVGGStandin()}, fvd_model=None)
   assert report["video"]["vgg_cosine"]["weights"] == _NamedVGGStandin.weights_info
   assert (tmp_path / "video_metrics.png").stat().st_size > 100
 
@@ -487,8 +527,12 @@ def test_vgg_and_fvd_are_skipped_with_a_message_without_weights(tmp_path, monkey
   assert report["fvd"]["skipped"].startswith("FVD skipped: The I3D Kinetics-400 weights")
   assert "VGG16 weights" in report["video"]["vgg_cosine"]["skipped"]
   assert "never computed from random weights" in report["video"]["vgg_cosine"]["skipped"]
-  assert len(report["skipped"]) == 2
+  for name, net in (("lpips_vgg", "vgg16"), ("lpips_alex", "alexnet")):
+    assert report["video"][name]["skipped"].startswith(f"LPIPS ({net}) skipped:")
+    assert "fetch_weights.py" in report["video"][name]["skipped"]
+  assert len(report["skipped"]) == 4
   assert "FVD skipped" in output and "VGG cosine similarity skipped" in output
+  assert "LPIPS (alexnet) skipped" in output
   assert "ssim" in report["video"] and "closest" in report["video"]["ssim"]
 
 
@@ -502,7 +546,7 @@ def test_cnn_vrnn_uses_regressed_trajectories(tmp_path):
   model = LinearFakeModel()
   model.config.representation = "features"
   assert model_calls.model_type(model.config) == "cnn_vrnn"
-  report, _ = quiet_run(model, fake_data(), small_settings(), str(tmp_path), vgg_features=None,
+  report, _ = quiet_run(model, fake_data(), small_settings(), str(tmp_path), feature_metrics=None,
                         fvd_model=None)
   assert report["run"]["model_type"] == "cnn_vrnn"
   assert report["diversity"]["source"] == "regression"
@@ -522,7 +566,7 @@ def test_no_positions_skips_tracking(tmp_path):
   data = fake_data()
   data.train_positions = data.test_positions = None
   report, _ = quiet_run(LinearFakeModel(), data, small_settings(), str(tmp_path),
-                        vgg_features=None, fvd_model=None)
+                        feature_metrics=None, fvd_model=None)
   assert report["tracking"] == {"skipped": "Tracking skipped: the data have no ground-truth "
                                            "object positions."}
   assert "diversity" not in report and (tmp_path / "video_metrics.png").exists()

@@ -58,7 +58,7 @@ def build_parser():
   counts.add_argument("--best_sample_rule", choices=("per_object", "mean"), default=None,
                       help="Tracking: best sample per object (Basketball default) or by the "
                            "mean over all objects (Human3.6M default).")
-  fvd_group = parser.add_argument_group("FVD and VGG")
+  fvd_group = parser.add_argument_group("FVD, VGG and LPIPS")
   fvd_group.add_argument("--fvd_clips", type=int, default=128,
                          help="Clips per side of the FVD: true test windows (evenly spaced) and "
                               "generated samples (sample-major). 0 = all test windows vs all "
@@ -77,9 +77,12 @@ def build_parser():
                               "scripts/fetch_weights.py), else Keras' cache. Without weights "
                               "the VGG metric is skipped.")
   fvd_group.add_argument("--num_vgg_windows", type=int, default=4,
-                         help="Video windows (the first ones) that also get the VGG metric: "
-                              "VGG16 costs ~0.5 s per predicted frame on a 2-core CPU (4 "
-                              "windows x 20 samples x 16 frames ~ 11 min); raise it on a GPU.")
+                         help="Video windows (the first ones) that also get the VGG16 metrics "
+                              "(VGG cosine at 224x224, ~0.13 s per frame on 2 CPU cores, and "
+                              "LPIPS-VGG); raise it on a GPU. LPIPS-AlexNet runs on every "
+                              "video window.")
+  fvd_group.add_argument("--lpips_nets", default="vgg16,alexnet",
+                         help="Comma-separated LPIPS networks (vgg16, alexnet); '' for none.")
   fvd_group.add_argument("--vgg_layers", default=None,
                          help="Comma-separated VGG16 layers averaged in the cosine similarity "
                               "(default block1_conv2,...,block5_conv3).")
@@ -175,6 +178,7 @@ def main(argv=None):
       fvd_clips=args.fvd_clips, fvd_context=args.fvd_context, skip_fvd=args.skip_fvd,
       i3d_weights=args.i3d_weights, vgg_weights=args.vgg_weights,
       num_vgg_windows=args.num_vgg_windows,
+      lpips_nets=tuple(net.strip() for net in args.lpips_nets.split(",") if net.strip()),
       num_diversity_examples=args.num_diversity_examples,
       num_diversity_samples=args.num_diversity_samples,
       diversity_source=args.diversity_source, num_figure_examples=args.num_figure_examples,

@@ -33,8 +33,7 @@ DEFAULT_CONFIDENCE = 0.95
 # (key, path in evaluation.json, axis label) of every per-time-step curve.
 VIDEO_CURVES = tuple(
     (f"video.{metric}.{which}", ("video", metric, which), f"{label} ({which})")
-    for metric, label in (("vgg_cosine", "VGG cosine similarity"), ("ssim", "SSIM"),
-                          ("psnr", "PSNR (dB)"))
+    for metric, label in report_lib.VIDEO_METRIC_LABELS.items()
     for which in ("closest", "furthest"))
 TRACKING_CURVES = (
     ("tracking.best_of_samples", ("tracking", "best_of_samples", "per_time_step", "pixels"),

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from video_structure import io_utils
 from video_structure.evaluation import drawing
+from video_structure.evaluation import report as report_lib
 from video_structure.evaluation import tracking
 
 
@@ -180,18 +181,18 @@ def write_figures(output_dir, report, data, video, video_indices, selections, fi
   # Video metric curves.
   if video is not None:
     panels = []
-    for name, label in (("vgg_cosine", "VGG cosine similarity"), ("ssim", "SSIM"),
-                        ("psnr", "PSNR (dB)")):
-      curves = report["video"][name]
+    for name, label in report_lib.VIDEO_METRIC_LABELS.items():
+      curves = report["video"].get(name, {"skipped": "not in this report"})
       if "skipped" in curves:
         continue
-      # Which VGG16 weights the VGG curves come from (they change the numbers).
+      # Which VGG16 weights the VGG curves come from (a setting that changes the numbers;
+      # LPIPS always has the same weights).
       weights = curves.get("weights")
-      source = f" ({weights['short_name']})" if isinstance(weights, dict) \
-          and weights.get("short_name") else ""
+      source = f" ({weights['short_name']})" if name == "vgg_cosine" and isinstance(
+          weights, dict) and weights.get("short_name") else ""
       for which in ("closest", "furthest"):
         panels.append(dict(
-            title=f"{label}{source}: {which} of {report['video']['num_samples']} samples",
+            title=f"{label}{source}: {which} of {report['video']['num_samples']}",
             ylabel=label, lines=[
                 dict(label=f"{which} (whole sample)", y=curves[which]),
                 dict(label=f"{which} per step", y=curves[f"{which}_per_step"],

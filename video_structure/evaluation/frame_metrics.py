@@ -2,7 +2,8 @@
 and the paper's closest/furthest-sample reduction.
 
 SSIM, PSNR and the VGG cosine are similarities (higher is better); LPIPS is a distance (lower is
-better; negate it for the closest/furthest reduction, which takes higher as closer). All are
+better: `DISTANCE_METRICS`, for which the closest/furthest reduction takes the lowest as the
+closest). All are
 computed per frame on videos `[B, T, H, W, 3]` with values in [0, 1] (the model's frames in
 [-0.5, 0.5] need `+ 0.5`).
 
@@ -59,6 +60,8 @@ _SSIM_FILTER_SIZE = 11
 
 # No pretrained VGG16 weights on this machine; the VGG metric cannot be computed.
 WeightsUnavailable = pretrained.WeightsUnavailable
+# Metrics that are distances (lower = closer to the truth); the others are similarities.
+DISTANCE_METRICS = ("lpips_vgg", "lpips_alex")
 
 
 # Input checks ---------------------------------------------------------------------------------
@@ -138,42 +141,45 @@ def _check_scores(scores):
   return scores
 
 
-def closest_sample_scores(scores):
-  """Per example and time step, the similarity of the sample closest to ground truth.
+def closest_sample_scores(scores, higher_is_closer=True):
+  """Per example and time step, the score of the sample closest to ground truth.
 
   Args:
-    scores: `[S, B, T]` similarities (higher = closer) of S samples.
+    scores: `[S, B, T]` scores of S samples: similarities (`higher_is_closer`) or distances.
 
   Returns:
-    float64 `[B, T]`: max over samples.
+    float64 `[B, T]`: max over samples (min for distances).
   """
-  return _check_scores(scores).max(axis=0)
+  scores = _check_scores(scores)
+  return scores.max(axis=0) if higher_is_closer else scores.min(axis=0)
 
 
-def furthest_sample_scores(scores):
-  """Per example and time step, the similarity of the sample furthest from ground truth.
+def furthest_sample_scores(scores, higher_is_closer=True):
+  """Per example and time step, the score of the sample furthest from ground truth.
 
   Args:
-    scores: `[S, B, T]` similarities (higher = closer).
+    scores: `[S, B, T]` similarities (`higher_is_closer`) or distances.
 
   Returns:
-    float64 `[B, T]`: min over samples.
+    float64 `[B, T]`: min over samples (max for distances).
   """
-  return _check_scores(scores).min(axis=0)
+  return closest_sample_scores(scores, not higher_is_closer)
 
 
-def closest_and_furthest_curves(scores):
+def closest_and_furthest_curves(scores, higher_is_closer=True):
   """The paper's two curves per metric.
 
   Args:
-    scores: `[S, B, T]` similarities (higher = closer) of S samples for B test sequences.
+    scores: `[S, B, T]` scores of S samples for B test sequences: similarities
+      (`higher_is_closer`) or distances.
 
   Returns:
     `(closest, furthest)`, each float64 `[T]`: the mean over the B examples of the per-time-step
-    max (closest) and min (furthest) over samples. (PSNR of a perfect frame is +inf and then
-    makes the mean +inf.)
+    closest and furthest score over samples. (PSNR of a perfect frame is +inf and then makes
+    the mean +inf.)
   """
-  return closest_sample_scores(scores).mean(axis=0), furthest_sample_scores(scores).mean(axis=0)
+  return (closest_sample_scores(scores, higher_is_closer).mean(axis=0),
+          furthest_sample_scores(scores, higher_is_closer).mean(axis=0))
 
 
 def _steps_index(selection_steps, num_steps):
@@ -185,16 +191,16 @@ def _steps_index(selection_steps, num_steps):
   return index
 
 
-def closest_and_furthest(scores, selection_steps=slice(None)):
+def closest_and_furthest(scores, selection_steps=slice(None), higher_is_closer=True):
   """The closest-to-truth and furthest-from-truth sample of every example, for one metric.
 
   A sample is a whole predicted sequence, so the choice is made once per example: the closest
-  sample is the one with the highest mean similarity over `selection_steps`, the furthest the
-  one with the lowest (ties: the lowest sample index). The curves then follow that sample at
-  every time step.
+  sample is the one with the highest mean similarity (lowest mean distance) over
+  `selection_steps`, the furthest the one with the lowest (highest) (ties: the lowest sample
+  index). The curves then follow that sample at every time step.
 
   Args:
-    scores: `[S, B, T]` similarities (higher = closer to the truth).
+    scores: `[S, B, T]` similarities (`higher_is_closer`) or distances.
     selection_steps: time steps the choice is based on (slice or index list), e.g. the
       predicted steps `slice(n, None)`.
 
@@ -206,6 +212,8 @@ def closest_and_furthest(scores, selection_steps=slice(None)):
   index = _steps_index(selection_steps, scores.shape[2])
   with np.errstate(invalid="ignore"):
     mean = scores[:, :, index].mean(axis=2)  # [S, B]; +inf (identical frames' PSNR) stays inf.
+  if not higher_is_closer:
+    mean = -mean
   closest = np.argmax(mean, axis=0)
   furthest = np.argmin(mean, axis=0)
   examples = np.arange(scores.shape[1])
@@ -213,18 +221,18 @@ def closest_and_furthest(scores, selection_steps=slice(None)):
           "closest": scores[closest, examples], "furthest": scores[furthest, examples]}
 
 
-def metric_curves(scores, num_observed):
+def metric_curves(scores, num_observed, higher_is_closer=True):
   """JSON curves of one video metric from `[S, B, T]` scores (see docs/evaluation.md).
 
   Returns:
     (dict of `[T]` lists: `closest`, `furthest` (sample chosen by the mean over the predicted
-    steps), `closest_per_step`, `furthest_per_step` (max / min over samples independently at
-    every step, `closest_and_furthest_curves`' reduction) and `sample_mean`; and the selection
-    of `closest_and_furthest`.)
+    steps), `closest_per_step`, `furthest_per_step` (closest / furthest over samples
+    independently at every step, `closest_and_furthest_curves`' reduction) and `sample_mean`;
+    and the selection of `closest_and_furthest`.)
   """
   scores = np.asarray(scores, np.float64)
-  selection = closest_and_furthest(scores, slice(num_observed, None))
-  per_step_closest, per_step_furthest = closest_and_furthest_curves(scores)
+  selection = closest_and_furthest(scores, slice(num_observed, None), higher_is_closer)
+  per_step_closest, per_step_furthest = closest_and_furthest_curves(scores, higher_is_closer)
   curves = {
       "closest": selection["closest"].mean(axis=0).tolist(),
       "furthest": selection["furthest"].mean(axis=0).tolist(),
@@ -424,6 +432,13 @@ class VGGFeatures:
     """`[N, H, W, 3]` float in [0, 1] -> list of `[N, h, w, C]` feature maps."""
     return self._features(tf.convert_to_tensor(frames, tf.float32))
 
+  features = __call__
+
+  @staticmethod
+  def compare(features_1, features_2):
+    """Two batches' feature maps -> float32 `[N]` VGG cosine similarities."""
+    return vgg_cosine_from_features(features_1, features_2)
+
 
 def try_load_vgg16_features(weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS,
                             cache_dir=None):
@@ -447,6 +462,14 @@ def _cosine_per_position(features1, features2):
   return tf.where(both_zero, tf.ones_like(cosine), cosine)
 
 
+def vgg_cosine_from_features(features_1, features_2):
+  """Lists of `[N, h, w, C]` feature maps of two frame batches -> float32 `[N]`: per layer the
+  channel cosine at every position averaged over positions, then averaged over layers."""
+  per_layer = [tf.reduce_mean(_cosine_per_position(f1, f2), axis=[1, 2])
+               for f1, f2 in zip(features_1, features_2, strict=True)]
+  return tf.reduce_mean(tf.stack(per_layer), axis=0)
+
+
 def vgg_cosine_similarity_per_frame(predicted, target, vgg_features, batch_size=16):
   """VGG16 feature cosine similarity of every frame.
 
@@ -468,11 +491,9 @@ def vgg_cosine_similarity_per_frame(predicted, target, vgg_features, batch_size=
   flat_predicted, flat_target = _fold(predicted), _fold(target)
   similarities = []
   for start in range(0, len(flat_predicted), batch_size):
-    features1 = vgg_features(flat_predicted[start:start + batch_size])
-    features2 = vgg_features(flat_target[start:start + batch_size])
-    per_layer = [tf.reduce_mean(_cosine_per_position(f1, f2), axis=[1, 2])
-                 for f1, f2 in zip(features1, features2)]
-    similarities.append(tf.reduce_mean(tf.stack(per_layer), axis=0).numpy())
+    similarities.append(vgg_cosine_from_features(
+        vgg_features(flat_predicted[start:start + batch_size]),
+        vgg_features(flat_target[start:start + batch_size])).numpy())
   return np.concatenate(similarities).reshape(predicted.shape[:2])
 
 
@@ -499,3 +520,41 @@ def lpips_per_frame(predicted, target, lpips_model, batch_size=16):
                            flat_target[start:start + batch_size])
                for start in range(0, len(flat_predicted), batch_size)]
   return np.concatenate(distances).astype(np.float32).reshape(predicted.shape[:2])
+
+
+# Scores against reference frames whose features are computed once ------------------------------
+
+
+def scores_against_references(metric, predicted, references, batch_size=16):
+  """A feature metric of every predicted frame against its reference frame, with the
+  references' features computed once however many predictions share them.
+
+  Args:
+    metric: anything with `features(frames) -> list of [N, ...] maps` and
+      `compare(features_1, features_2) -> [N]` (`VGGFeatures`, `lpips.LPIPS`).
+    predicted: `[P * R, H, W, 3]` float in [0, 1]: P predictions of each of the R references,
+      in the order (prediction, reference) (e.g. S samples of the same R true frames).
+    references: `[R, H, W, 3]` float in [0, 1].
+    batch_size: frames per network call.
+
+  Returns:
+    float32 `[P * R]`: frame i scored against reference `i % R`.
+  """
+  predicted = np.asarray(predicted, np.float32)
+  references = np.asarray(references, np.float32)
+  if references.ndim != 4 or predicted.shape[1:] != references.shape[1:] or \
+      len(predicted) % max(len(references), 1):
+    raise ValueError(f"predicted must be [P * R, H, W, 3] frames of the references' size "
+                     f"{references.shape}; got {predicted.shape}.")
+  if not len(predicted):
+    return np.zeros(0, np.float32)
+  reference_features = [tf.concat(parts, axis=0) for parts in zip(*[
+      metric.features(references[start:start + batch_size])
+      for start in range(0, len(references), batch_size)])]
+  scores = []
+  for start in range(0, len(predicted), batch_size):
+    rows = np.arange(start, min(start + batch_size, len(predicted))) % len(references)
+    scores.append(np.asarray(metric.compare(
+        metric.features(predicted[start:start + batch_size]),
+        [tf.gather(feature, rows) for feature in reference_features])))
+  return np.concatenate(scores).astype(np.float32)

@@ -184,16 +184,23 @@ class LPIPS:
     self.heads = lpips_heads(flat, source_name=path)
     self.weights_info = weights_info(net, path)
     self._distance = tf.function(self._distance_eager, reduce_retracing=True)
+    self._features = tf.function(self._features_eager, reduce_retracing=True)
+
+  def _features_eager(self, images):
+    return list(self.model(imagenet_normalize(images), training=False))
 
   def features(self, images):
     """`[N, H, W, 3]` RGB in [0, 1] -> the five feature maps (list of `[N, h_l, w_l, C_l]`)."""
-    features = self.model(imagenet_normalize(images), training=False)
-    return list(features)
+    return self._features(tf.convert_to_tensor(images, tf.float32))
+
+  def compare(self, features_0, features_1):
+    """Two batches' feature maps (`features`) -> float32 `[N]` LPIPS distances."""
+    return lpips_from_features(features_0, features_1, self.heads)
 
   def _distance_eager(self, images_0, images_1):
     count = tf.shape(images_0)[0]
     # One network call for both batches (they have the same size).
-    features = self.features(tf.concat([images_0, images_1], axis=0))
+    features = self._features_eager(tf.concat([images_0, images_1], axis=0))
     return lpips_from_features([f[:count] for f in features], [f[count:] for f in features],
                                self.heads)
 

@@ -14,7 +14,8 @@ Two settings of the same protocol (docs/evaluation.md):
      Basketball, best by mean over all objects for Human3.6M) and of the "repeat the last
      observed keypoints" baseline;
   2. video prediction: `num_video_samples` decoded samples per test window; per time step
-     SSIM, PSNR and VGG cosine similarity of the closest and the furthest sample;
+     SSIM, PSNR, VGG cosine similarity and LPIPS (beyond the paper; VGG16 and AlexNet) of the
+     closest and the furthest sample;
   3. FVD (I3D) between true and sampled clips;
   4. figures: metric curves, tracking curves, sample diversity (Figure S3), keypoints drawn on
      frames and GIFs of truth vs closest vs furthest sample.
@@ -39,7 +40,9 @@ from video_structure.evaluation import figures as figures_lib
 from video_structure.evaluation import frame_metrics
 from video_structure.evaluation import fvd
 from video_structure.evaluation import i3d
+from video_structure.evaluation import lpips
 from video_structure.evaluation import model_calls
+from video_structure.evaluation import pretrained
 from video_structure.evaluation import report as report_lib
 from video_structure.evaluation import tracking
 from video_structure.model import ops
@@ -50,6 +53,10 @@ DIVERSITY_SOURCES = ("matched_keypoint", "regression")
 DEFAULT_NUM_VIDEO_SAMPLES = 20
 # Every phase of the full setting, in order (`EvaluationSettings.phases` lists a setting's).
 PHASES = ("load", "detect", "tracking", "video", "fvd", "figures")
+# The LPIPS metric of each network.
+LPIPS_METRIC_NAMES = {"vgg16": "lpips_vgg", "alexnet": "lpips_alex"}
+# Metrics computed from VGG16 at the frames' size or larger: limited to `num_vgg_windows`.
+VGG16_METRICS = ("vgg_cosine", "lpips_vgg")
 _AUTO = "auto"
 
 
@@ -82,9 +89,12 @@ class EvaluationSettings:
   # Default: torchvision's VGG16 from the cache (scripts/fetch_weights.py), else Keras' cache;
   # no weights -> VGG skipped.
   vgg_weights: Optional[str] = None
-  # VGG16 at 224x224 costs ~0.5 s per predicted frame on a 2-core CPU, so by default only the
-  # first few video windows get the VGG metric (raise it on a GPU).
+  # The VGG16 metrics (VGG cosine at 224x224, ~0.13 s per frame on 2 cores; LPIPS-VGG at the
+  # frames' size, ~0.013 s) run on the first few video windows only (raise it on a GPU);
+  # LPIPS-AlexNet (~0.0014 s per frame) on every video window.
   num_vgg_windows: int = 4
+  # LPIPS networks ("vgg16", "alexnet"; empty: no LPIPS), from the cache (fetch_weights.py).
+  lpips_nets: tuple = ("vgg16", "alexnet")
   vgg_layers: tuple = frame_metrics.DEFAULT_VGG_FEATURE_LAYERS
   num_diversity_examples: int = 6
   num_diversity_samples: int = 20
@@ -162,6 +172,12 @@ class EvaluationSettings:
       raise ValueError(f"vgg_layers must be names from {frame_metrics.VGG16_CONV_LAYERS}, got "
                        f"{layers}.")
     self.vgg_layers = layers
+    nets = (self.lpips_nets,) if isinstance(self.lpips_nets, str) else tuple(self.lpips_nets)
+    unknown = [net for net in nets if net not in LPIPS_METRIC_NAMES]
+    if unknown or len(set(nets)) != len(nets):
+      raise ValueError(f"lpips_nets must be distinct names from {tuple(LPIPS_METRIC_NAMES)}, "
+                       f"got {nets}.")
+    self.lpips_nets = nets
     return self
 
 
@@ -187,10 +203,11 @@ def detect_representation(calls, frames_uint8, batch_size, progress=None, done_o
 
 
 def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
-                     sequences_per_call=64, vgg_features=None, fvd_clip_count=0,
+                     sequences_per_call=64, feature_metrics=None, fvd_clip_count=0,
                      fvd_context="truth", figure_examples=0, progress=None,
-                     vgg_windows=None):
-  """Decoded samples and their per-frame SSIM, PSNR and VGG cosine similarity.
+                     feature_windows=None):
+  """Decoded samples and their per-frame SSIM, PSNR and network-feature metrics (VGG cosine
+  similarity, LPIPS).
 
   Args:
     calls: `ModelCalls`.
@@ -199,8 +216,10 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
     num_samples: S decoded samples per window.
     sequences_per_call: windows x samples decoded per model call (memory bound); S larger than
       this is split into several calls with different seeds.
-    vgg_features: a `frame_metrics.VGGFeatures` or a stand-in, or None (VGG not computed).
-    vgg_windows: compute VGG on the first this many windows only (default: all).
+    feature_metrics: {name: metric} (`frame_metrics.VGGFeatures`, `lpips.LPIPS` or stand-ins
+      with `features` and `compare`; see `frame_metrics.scores_against_references`), or None.
+      The true frames' features are computed once per window, not once per sample.
+    feature_windows: {name: W}: compute that metric on the first W windows only (default: all).
     fvd_clip_count: keep this many generated clips for the FVD, in sample-major order
       (sample 0 of every window, then sample 1, ...).
     fvd_context: "truth": generated clips are the true observed frames followed by the
@@ -208,8 +227,8 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
     figure_examples: keep every sample's frames and keypoints of the first windows.
 
   Returns:
-    dict with `scores` ({metric: float64 `[S, V, L]`; `[S, min(V, vgg_windows), L]` for
-    `vgg_cosine`}), `fvd_clips` uint8 `[C, L, H, W, 3]`,
+    dict with `scores` ({metric: float64 `[S, V, L]`; `[S, min(V, W), L]` for a feature
+    metric limited to W windows}), `fvd_clips` uint8 `[C, L, H, W, 3]`,
     `figure_frames` uint8 `[F, S, L, H, W, 3]`, `figure_keypoints` `[F, S, L, K, 3]`.
   """
   num_windows, window_length = frames_uint8.shape[:2]
@@ -218,10 +237,11 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
   windows_per_call = max(1, sequences_per_call // samples_per_call)
   scores = {name: np.zeros((num_samples, num_windows, window_length))
             for name in ("ssim", "psnr")}
-  vgg_count = 0
-  if vgg_features is not None:
-    vgg_count = num_windows if vgg_windows is None else min(vgg_windows, num_windows)
-    scores["vgg_cosine"] = np.zeros((num_samples, vgg_count, window_length))
+  feature_metrics = feature_metrics or {}
+  feature_counts = {name: min((feature_windows or {}).get(name, num_windows), num_windows)
+                    for name in feature_metrics}
+  for name, count in feature_counts.items():
+    scores[name] = np.zeros((num_samples, count, window_length))
   fvd_clips = [None] * min(fvd_clip_count, num_samples * num_windows)
   figure_count = min(figure_examples, num_windows)
   figure_frames, figure_keypoints = [None] * figure_count, [None] * figure_count
@@ -245,15 +265,14 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
           flat_predicted, flat_truth).reshape(shape)
       scores["psnr"][rows, start:stop] = frame_metrics.psnr_per_frame(
           flat_predicted, flat_truth).reshape(shape)
-      if start < vgg_count:
-        vgg_stop = min(stop, vgg_count)
-        part = predicted_unit[:, :vgg_stop - start]
-        part_truth = np.broadcast_to(truth_unit[None, :vgg_stop - start], part.shape)
-        flat_shape = (-1,) + part.shape[2:]
-        scores["vgg_cosine"][rows, start:vgg_stop] = (
-            frame_metrics.vgg_cosine_similarity_per_frame(
-                part.reshape(flat_shape), part_truth.reshape(flat_shape), vgg_features)
-            .reshape(count, vgg_stop - start, window_length))
+      for name, metric in feature_metrics.items():
+        covered = min(stop, feature_counts[name]) - start
+        if covered > 0:
+          frame_shape = predicted_unit.shape[3:]
+          scores[name][rows, start:start + covered] = frame_metrics.scores_against_references(
+              metric, predicted_unit[:, :covered].reshape((-1,) + frame_shape),
+              truth_unit[:covered].reshape((-1,) + frame_shape)).reshape(
+                  count, covered, window_length)
       predicted_uint8 = ops.frames_to_uint8(prediction["frames"]).numpy()
       for s in range(count):
         for b in range(stop - start):
@@ -317,12 +336,27 @@ def _is_auto(value):
   return isinstance(value, str) and value == _AUTO
 
 
-def _load_vgg(settings):
-  """(VGGFeatures or None, skip message or None)."""
+def _load_feature_metrics(settings):
+  """({name: metric} of the VGG cosine and the LPIPS networks whose weights are here,
+  {name: skip message} of the others)."""
+  metrics, messages = {}, {}
   try:
-    return frame_metrics.VGGFeatures(settings.vgg_weights, settings.vgg_layers), None
+    metrics["vgg_cosine"] = frame_metrics.VGGFeatures(settings.vgg_weights, settings.vgg_layers)
   except frame_metrics.WeightsUnavailable as error:
-    return None, f"VGG cosine similarity skipped: {error}"
+    messages["vgg_cosine"] = f"VGG cosine similarity skipped: {error}"
+  for net in settings.lpips_nets:
+    name = LPIPS_METRIC_NAMES[net]
+    try:
+      metrics[name] = lpips.LPIPS(net)
+    except pretrained.WeightsUnavailable as error:
+      messages[name] = f"LPIPS ({net}) skipped: {error}"
+  return metrics, messages
+
+
+def feature_metric_windows(settings, names):
+  """{name: how many video windows get that metric} (`num_vgg_windows` for VGG16's)."""
+  return {name: settings.num_vgg_windows if name in VGG16_METRICS
+          else settings.num_video_windows for name in names}
 
 
 def _fvd_availability(settings, window_length, check_weights=True):
@@ -340,7 +374,7 @@ def _fvd_availability(settings, window_length, check_weights=True):
   return None
 
 
-def run_evaluation(model, data, settings, output_dir, vgg_features=_AUTO, fvd_model=_AUTO,
+def run_evaluation(model, data, settings, output_dir, feature_metrics=_AUTO, fvd_model=_AUTO,
                    stream=None, run_info=None, progress=None):
   """Evaluates `model` on `data` as `settings` say (docs/evaluation.md); writes
   `output_dir/evaluation.json` (and, with `settings.write_figures`, the figures).
@@ -351,8 +385,9 @@ def run_evaluation(model, data, settings, output_dir, vgg_features=_AUTO, fvd_mo
     data: `data.EvaluationData`.
     settings: `EvaluationSettings` (its `None` settings are resolved from `data`).
     output_dir: created if missing.
-    vgg_features: "auto" (load per `settings.vgg_weights`; skipped with a message when there
-      are no weights), None (skip), or a feature extractor (tests inject a stand-in).
+    feature_metrics: "auto" (the VGG cosine per `settings.vgg_weights` and LPIPS per
+      `settings.lpips_nets`; each skipped with a message when its weights are missing), None
+      (none), or {name: metric} (see `video_evaluation`; tests inject stand-ins).
     fvd_model: "auto" (I3D from `settings.i3d_weights` / the cache; skipped with a message if
       absent), None (skip), or an embedding model with I3D's call signature.
     stream: where progress goes (default stdout).
@@ -394,19 +429,18 @@ def run_evaluation(model, data, settings, output_dir, vgg_features=_AUTO, fvd_mo
   progress = progress or report_lib.PhaseProgress(settings.phases(), stream)
 
   # What can be measured, decided first so that a bad weights file fails before any work.
-  vgg_message = fvd_message = None
+  feature_messages, fvd_message = {}, None
   if not settings.num_video_windows:
-    vgg_features = None
+    feature_metrics = {}
   else:
-    if _is_auto(vgg_features):
-      vgg_features, vgg_message = _load_vgg(settings)
-    else:
-      vgg_message = None if vgg_features is not None else "VGG cosine similarity skipped."
+    if _is_auto(feature_metrics):
+      feature_metrics, feature_messages = _load_feature_metrics(settings)
+    feature_metrics = feature_metrics or {}
     fvd_message = _fvd_availability(settings, window_length,
                                     check_weights=_is_auto(fvd_model))
     if fvd_model is None and not fvd_message:
       fvd_message = "FVD skipped: no embedding model."
-  for message in (vgg_message, fvd_message):
+  for message in (*feature_messages.values(), fvd_message):
     if message:
       skipped.append(message)
       print(message, file=stream, flush=True)
@@ -456,8 +490,9 @@ def run_evaluation(model, data, settings, output_dir, vgg_features=_AUTO, fvd_mo
   video_indices = video = None
   selections = {}
   if settings.num_video_windows:
-    video_indices, video, selections = _video_phase(calls, data, settings, vgg_features,
-                                                    vgg_message, fvd_message, report, progress)
+    video_indices, video, selections = _video_phase(calls, data, settings, feature_metrics,
+                                                    feature_messages, fvd_message, report,
+                                                    progress)
     _fvd_phase(data, settings, fvd_model, fvd_message, video, report, skipped, progress)
   else:
     report["video"] = {"skipped": "not requested (num_video_windows = 0)"}
@@ -488,7 +523,7 @@ def run_evaluation(model, data, settings, output_dir, vgg_features=_AUTO, fvd_mo
   return report
 
 
-def _video_phase(calls, data, settings, vgg_features, vgg_message, fvd_message, report,
+def _video_phase(calls, data, settings, feature_metrics, feature_messages, fvd_message, report,
                  progress):
   """Runs `video_evaluation` on evenly spaced test windows; fills `report["video"]`.
 
@@ -510,8 +545,8 @@ def _video_phase(calls, data, settings, vgg_features, vgg_message, fvd_message, 
                  f"{num_samples} decoded samples of {num_video} windows")
   video = video_evaluation(
       calls, data.test_frames[video_indices], num_observed, num_samples, settings.seed,
-      settings.sequences_per_call, vgg_features, fvd_count, settings.fvd_context,
-      settings.num_figure_examples, progress, settings.num_vgg_windows)
+      settings.sequences_per_call, feature_metrics, fvd_count, settings.fvd_context,
+      settings.num_figure_examples, progress, feature_metric_windows(settings, feature_metrics))
   video_report = {"num_windows": int(num_video), "window_indices": video_indices.tolist(),
                   "num_samples": int(num_samples), "num_observed": int(num_observed),
                   "num_time_steps": int(window_length),
@@ -521,13 +556,13 @@ def _video_phase(calls, data, settings, vgg_features, vgg_message, fvd_message, 
   for name in report_lib.VIDEO_METRICS:
     if name in video["scores"]:
       video_report[name], selections[name] = frame_metrics.metric_curves(
-          video["scores"][name], num_observed)
+          video["scores"][name], num_observed, name not in frame_metrics.DISTANCE_METRICS)
       video_report[name]["num_windows"] = int(video["scores"][name].shape[1])
-      if name == "vgg_cosine":
-        video_report[name]["weights"] = getattr(vgg_features, "weights_info",
+      if name in feature_metrics:
+        video_report[name]["weights"] = getattr(feature_metrics[name], "weights_info",
                                                 "injected feature extractor")
     else:
-      video_report[name] = {"skipped": vgg_message or "not computed"}
+      video_report[name] = {"skipped": feature_messages.get(name, "not computed")}
   report["video"] = video_report
   progress.end()
   return video_indices, video, selections
@@ -565,11 +600,11 @@ def _fvd_phase(data, settings, fvd_model, fvd_message, video, report, skipped, p
 
 def evaluate_model(model, config, settings, output_dir, data_dir="data", split="test",
                    source=None, manual_dir=None, run_info=None, stream=None,
-                   vgg_features=_AUTO, fvd_model=_AUTO):
+                   feature_metrics=_AUTO, fvd_model=_AUTO):
   """Loads the evaluation windows of `config`'s dataset and runs `run_evaluation`.
 
   Args:
-    model, settings, output_dir, run_info, stream, vgg_features, fvd_model: see
+    model, settings, output_dir, run_info, stream, feature_metrics, fvd_model: see
       `run_evaluation`.
     config: the run's model `Config`.
     data_dir, split, source, manual_dir: see `data.load_evaluation_data` (`source`: an already
@@ -585,6 +620,6 @@ def evaluate_model(model, config, settings, output_dir, data_dir="data", split="
                                        settings.batch_size, manual_dir)
   progress.update(1)
   progress.end(f"{len(data.train_frames)} training and {len(data.test_frames)} {split} windows")
-  report = run_evaluation(model, data, settings, output_dir, vgg_features, fvd_model, stream,
+  report = run_evaluation(model, data, settings, output_dir, feature_metrics, fvd_model, stream,
                           run_info, progress)
   return report, data

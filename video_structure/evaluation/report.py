@@ -12,7 +12,12 @@ from video_structure import io_utils
 # full setting (tracking gains `prediction`, `detected.mean` and `*.per_object_mean`).
 SCHEMA_VERSION = 2
 # The video metrics of the report, in the order they are listed.
-VIDEO_METRICS = ("ssim", "psnr", "vgg_cosine")
+VIDEO_METRICS = ("ssim", "psnr", "vgg_cosine", "lpips_vgg", "lpips_alex")
+# Axis labels of the video metrics, in the order the figures draw them (the paper's Figure 3
+# first: VGG, SSIM, PSNR; then LPIPS, a distance: lower is closer).
+VIDEO_METRIC_LABELS = {"vgg_cosine": "VGG cosine similarity", "ssim": "SSIM",
+                       "psnr": "PSNR (dB)", "lpips_vgg": "LPIPS (VGG16)",
+                       "lpips_alex": "LPIPS (AlexNet)"}
 
 
 class PhaseProgress:
@@ -120,7 +125,7 @@ def summary_lines(report):
     if curves:
       lines.append(f"{name} at the last step: closest {curves['closest'][-1]:.4g}, furthest "
                    f"{curves['furthest'][-1]:.4g} ({video['num_samples']} samples, "
-                   f"{video['num_windows']} windows)")
+                   f"{curves.get('num_windows', video['num_windows'])} windows)")
   fvd_report = report.get("fvd", {})
   if "fvd" in fvd_report:
     lines.append(f"FVD {fvd_report['fvd']:.1f} ({fvd_report['num_real_clips']} true vs "
