@@ -5,9 +5,11 @@ train.py process to kill.
   run_config = helpers.tiny_config(num_keypoints=5)       # a presets.RunConfig
   argv = helpers.tiny_train_flags(num_steps=2) + ["--skip_final"]
   with helpers.training_process(argv, tmp_path) as process: ...
+  script = helpers.load_script("fetch_weights")             # scripts/fetch_weights.py
 """
 
 import contextlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -94,3 +96,12 @@ def training_process(argv, work_dir, timeout_seconds=240):
     process.wait()
     watchdog.cancel()
     process.stdout.close()
+
+
+def load_script(name):
+  """scripts/<name>.py as a module (the scripts are not a package)."""
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(REPO_ROOT, "scripts", name + ".py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

