@@ -448,6 +448,27 @@ def test_a_feature_metric_is_computed_on_its_first_windows_only():
   np.testing.assert_allclose(full["scores"]["lpips_alex"], squared, rtol=1e-4, atol=1e-9)
 
 
+def test_the_repeat_last_frame_baseline_scores_the_last_observed_frame():
+  frames, _ = make_windows(3)
+  calls = OracleCalls(frames, [0.02, 0.01])
+  video = protocol.video_evaluation(calls, frames, NUM_OBSERVED, 2, sequences_per_call=2,
+                                    feature_metrics={"lpips_alex": SquaredDistanceStandin()},
+                                    feature_windows={"lpips_alex": 2})
+  baseline = video["repeat_last"]
+  assert baseline["ssim"].shape == (3, WINDOW) and baseline["lpips_alex"].shape == (2, WINDOW)
+  assert np.all(np.isnan(baseline["psnr"][:, :NUM_OBSERVED]))
+  truth = frames.astype(np.float32) / 255.0
+  last = truth[:, NUM_OBSERVED - 1]
+  for step in range(NUM_OBSERVED, WINDOW):
+    mse = ((last - truth[:, step]) ** 2).mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(baseline["psnr"][:, step], -10 * np.log10(mse), rtol=1e-4)
+    squared = ((np.maximum(last[:2] - 0.3, 0) - np.maximum(truth[:2, step] - 0.3, 0)) ** 2)
+    np.testing.assert_allclose(baseline["lpips_alex"][:, step], squared.mean(axis=(1, 2, 3)),
+                               rtol=1e-4, atol=1e-9)
+  # Only the code pixels move, so the first predicted step's frame differs in a few pixels.
+  assert np.all(baseline["ssim"][:, NUM_OBSERVED:] > 0.9)
+
+
 def test_fvd_with_a_standin_embedding_matches_the_frechet_distance():
   real, _ = make_windows(4, seed=3)
   generated, _ = make_windows(5, seed=4)
@@ -481,7 +502,11 @@ def test_run_evaluation_writes_json_and_figures_with_standins(tmp_path):
   assert written["video"]["vgg_cosine"]["weights"] == "injected feature extractor"
   assert written["video"]["ssim"]["num_windows"] == 4
   for name in ("ssim", "psnr", "vgg_cosine", "lpips_vgg", "lpips_alex"):
-    for key in ("closest", "furthest", "closest_per_step", "furthest_per_step", "sample_mean"):
+    assert written["video"][name]["repeat_last"][:NUM_OBSERVED] == [None] * NUM_OBSERVED
+    assert all(isinstance(value, float)
+               for value in written["video"][name]["repeat_last"][NUM_OBSERVED:]), name
+    for key in ("closest", "furthest", "closest_per_step", "furthest_per_step", "sample_mean",
+                "repeat_last"):
       assert len(written["video"][name][key]) == WINDOW, (name, key)
     # Similarities: closest >= furthest; distances (LPIPS): closest <= furthest.
     sign = -1.0 if name.startswith("lpips") else 1.0

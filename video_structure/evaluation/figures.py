@@ -198,7 +198,10 @@ def write_figures(output_dir, report, data, video, video_indices, selections, fi
                 dict(label=f"{which} per step", y=curves[f"{which}_per_step"],
                      linestyle=":"),
                 dict(label="mean of samples", y=curves["sample_mean"], linestyle="--",
-                     color="gray")]))
+                     color="gray")] + ([dict(label="repeat last observed frame",
+                                             y=curves["repeat_last"], linestyle="-.",
+                                             color="black")]
+                                       if curves.get("repeat_last") is not None else [])))
     figures["video_metrics"] = "video_metrics.png"
     save_line_panels(os.path.join(output_dir, figures["video_metrics"]), panels, num_columns=2,
                      num_observed=num_observed)

@@ -228,7 +228,9 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
 
   Returns:
     dict with `scores` ({metric: float64 `[S, V, L]`; `[S, min(V, W), L]` for a feature
-    metric limited to W windows}), `fvd_clips` uint8 `[C, L, H, W, 3]`,
+    metric limited to W windows}), `repeat_last` ({metric: float64 `[V, L]` (or
+    `[min(V, W), L]`)}: the baseline that repeats the last observed true frame, scored like a
+    sample; at the observed steps it is the truth itself), `fvd_clips` uint8 `[C, L, H, W, 3]`,
     `figure_frames` uint8 `[F, S, L, H, W, 3]`, `figure_keypoints` `[F, S, L, K, 3]`.
   """
   num_windows, window_length = frames_uint8.shape[:2]
@@ -242,6 +244,8 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
                     for name in feature_metrics}
   for name, count in feature_counts.items():
     scores[name] = np.zeros((num_samples, count, window_length))
+  repeat_last = _repeat_last_frame_scores(frames_uint8, num_observed, feature_metrics,
+                                          feature_counts)
   fvd_clips = [None] * min(fvd_clip_count, num_samples * num_windows)
   figure_count = min(figure_examples, num_windows)
   figure_frames, figure_keypoints = [None] * figure_count, [None] * figure_count
@@ -296,10 +300,31 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
         progress.update(calls_done)
   return {
       "scores": scores,
+      "repeat_last": repeat_last,
       "fvd_clips": np.stack(fvd_clips) if fvd_clips else None,
       "figure_frames": np.stack(figure_frames) if figure_count else None,
       "figure_keypoints": np.stack(figure_keypoints) if figure_count else None,
   }
+
+
+def _repeat_last_frame_scores(frames_uint8, num_observed, feature_metrics, feature_counts):
+  """{metric: float64 `[V', L]`} of the baseline that repeats the last observed true frame
+  (the frame counterpart of tracking's repeat-last); NaN at the observed steps, where it is
+  the truth itself."""
+  truth = frames_uint8[:, num_observed:].astype(np.float32) / 255.0  # [V, L - n, H, W, 3]
+  repeated = np.broadcast_to(frames_uint8[:, num_observed - 1:num_observed].astype(np.float32)
+                             / 255.0, truth.shape)
+  result = {"ssim": frame_metrics.ssim_per_frame(repeated, truth),
+            "psnr": frame_metrics.psnr_per_frame(repeated, truth)}
+  frame_shape = truth.shape[2:]
+  for name, metric in (feature_metrics or {}).items():
+    count = feature_counts[name]
+    result[name] = frame_metrics.scores_against_references(
+        metric, repeated[:count].reshape((-1,) + frame_shape),
+        truth[:count].reshape((-1,) + frame_shape)).reshape(count, -1)
+  observed = lambda values: np.full((len(values), num_observed), np.nan)
+  return {name: np.concatenate([observed(values), np.asarray(values, np.float64)], axis=1)
+          for name, values in result.items()}
 
 
 def video_calls_count(num_windows, num_samples, sequences_per_call):
@@ -558,6 +583,8 @@ def _video_phase(calls, data, settings, feature_metrics, feature_messages, fvd_m
       video_report[name], selections[name] = frame_metrics.metric_curves(
           video["scores"][name], num_observed, name not in frame_metrics.DISTANCE_METRICS)
       video_report[name]["num_windows"] = int(video["scores"][name].shape[1])
+      # Mean over windows; NaN (null in the JSON) at the observed steps.
+      video_report[name]["repeat_last"] = video["repeat_last"][name].mean(axis=0).tolist()
       if name in feature_metrics:
         video_report[name]["weights"] = getattr(feature_metrics[name], "weights_info",
                                                 "injected feature extractor")

@@ -123,8 +123,11 @@ def summary_lines(report):
     if "skipped" in curves:
       continue
     if curves:
+      baseline = curves.get("repeat_last")
+      baseline = "" if not baseline or baseline[-1] is None else \
+          f", repeat-last frame {baseline[-1]:.4g}"
       lines.append(f"{name} at the last step: closest {curves['closest'][-1]:.4g}, furthest "
-                   f"{curves['furthest'][-1]:.4g} ({video['num_samples']} samples, "
+                   f"{curves['furthest'][-1]:.4g}{baseline} ({video['num_samples']} samples, "
                    f"{curves.get('num_windows', video['num_windows'])} windows)")
   fvd_report = report.get("fvd", {})
   if "fvd" in fvd_report:
