@@ -71,6 +71,24 @@ def test_basketball_cpu_preset_values():
       reseed_max_keypoints=4)
 
 
+def test_one_cpu_recipe_and_one_rule_for_every_dataset():
+  # No per-dataset tuning: the same recipe everywhere; the model differs from Table S1 by the
+  # same changes, K = max(24, Table S1's K), and the generated datasets' `cpu` size.
+  expected_keypoints = {"basketball": 24, "human36m": 48, "dmcs": 64, "video_folder": 24}
+  recipes = {dataset: presets.get_config(dataset, "cpu").recipe
+             for dataset in recipe_presets.CPU_PRESETS}
+  assert all(recipe == recipes["basketball"] for recipe in recipes.values())
+  for dataset, num_keypoints in expected_keypoints.items():
+    model = presets.get_config(dataset, "cpu").model
+    assert model.num_keypoints == num_keypoints, dataset
+    assert (model.layers_per_scale, model.keypoint_width, model.separation_weight) == (
+        1, 1.0, 1.0), dataset
+    changed = {name for name, value in dataclasses.asdict(model).items()
+               if value != getattr(config_lib.paper_config(dataset), name)}
+    assert changed <= set(recipe_presets._CPU_MODEL) | {"num_keypoints", "dataset_config"}, (
+        dataset, changed)
+
+
 def test_recipe_argument_overrides_the_presets_choice():
   paper_with_recipe = presets.get_config("basketball", "paper", recipe="cpu")
   assert paper_with_recipe.model == config_lib.paper_config("basketball")
@@ -346,14 +364,12 @@ def test_markdown_table_lists_every_field_setting_and_preset():
   assert table[recipe_header] == "| setting | meaning | " + columns
   assert len(table) == recipe_header + 2 + num_settings
   row = next(line for line in table if line.startswith("| `num_keypoints`"))
-  assert row.endswith("| 12 | 24 | 48 | 48 | 64 | 64 | 12 | 12 |")
-  # Paper presets have no recipe. The foreground attention, the foreground colours and
-  # re-seeding were measured on Basketball only; the other CPU presets keep them off.
+  assert row.endswith("| 12 | 24 | 48 | 48 | 64 | 64 | 12 | 24 |")
+  # Paper presets have no recipe; every CPU preset has the same one.
   for name, on in [("foreground_attention_weight", "1.0"), ("foreground_colour_weight", "1.0"),
                    ("reseed_every_steps", "100"), ("reseed_until_step", "700")]:
-    off = "0.0" if "." in on else "0"
     row = next(line for line in table if line.startswith(f"| `{name}`"))
-    assert row.endswith(f"| — | {on} | — | {off} | — | {off} | — | {off} |"), row
+    assert row.endswith(f"| — | {on} | — | {on} | — | {on} | — | {on} |"), row
 
 
 @pytest.mark.slow
