@@ -22,9 +22,9 @@ whose evaluation is written and redraws the figures from what exists.
 
 import argparse
 import os
-import subprocess
 import sys
-import time
+
+from video_structure.cli import studies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = {
@@ -88,15 +88,6 @@ def draw_figures(root, variants, seeds, stream=sys.stdout):
   return summaries
 
 
-def _names(text, allowed, flag):
-  names = [name.strip() for name in text.split(",") if name.strip()]
-  unknown = [name for name in names if name not in allowed]
-  if not names or unknown:
-    raise ValueError(f"{flag}: unknown {unknown or 'empty list'}; choose from "
-                     f"{', '.join(allowed)}.")
-  return names
-
-
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,30 +99,18 @@ def main(argv=None):
   parser.add_argument("--dry_run", action="store_true", help="Print the commands only.")
   args = parser.parse_args(argv)
   try:
-    variants = _names(args.variants, VARIANTS, "--variants")
+    variants = studies.parse_names(args.variants, VARIANTS, "--variants")
+    seeds = studies.parse_seeds(args.seeds)
   except ValueError as error:
     parser.error(str(error))
-  seeds = [seed.strip() for seed in args.seeds.split(",") if seed.strip()]
-  if not seeds or not all(seed.isdigit() for seed in seeds):
-    parser.error(f"--seeds must be comma-separated non-negative integers, got {args.seeds!r}.")
-  seeds = [int(seed) for seed in seeds]
   # Absolute: the commands run in the project directory.
   root, data_dir = os.path.abspath(args.root), os.path.abspath(args.data_dir)
   commands = plan(root, variants, seeds, data_dir)
   print(f"{len(commands)} commands to run ({len(variants)} variants x {len(seeds)} seeds; "
         f"done runs are skipped).")
-  for index, (label, command) in enumerate(commands, 1):
-    print(f"[{index}/{len(commands)}] {label}: {' '.join(command)}", flush=True)
-    if args.dry_run:
-      continue
-    started = time.time()
-    status = subprocess.call(command, cwd=ROOT)
-    if status:
-      print(f"{label} failed (exit status {status}); run this script again to resume.",
-            file=sys.stderr)
-      return status
-    print(f"[{index}/{len(commands)}] {label} done in {(time.time() - started) / 60:.1f} min",
-          flush=True)
+  status, _ = studies.run_commands(commands, ROOT, args.dry_run)
+  if status:
+    return status
   if not args.dry_run:
     draw_figures(root, variants, seeds)
   return 0
