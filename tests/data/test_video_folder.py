@@ -1,8 +1,11 @@
 """Tests of reading a folder of the user's own videos / .npz files (`video_folder`,
 `video_files`)."""
 
+import hashlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -12,6 +15,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from video_structure.cli import evaluate as evaluate_cli
 from video_structure.cli import train as train_cli
@@ -543,9 +547,30 @@ def _messages_naming_flags(tmp_path):
                                        test_fraction=0.0, use_positions=False)
   error_of(vf.load_split, only_train, "test")
   error_of(folder_listing.assign_splits, ["a.mp4"], 1.5)
-  vf.prepare_video_folder(mixed, cache_dir=tmp_path / "cache", min_frames=4,
-                          use_positions=False, test_fraction=0.5)
+  for test_fraction in (0.25, 0.5):
+    vf.prepare_video_folder(mixed, cache_dir=tmp_path / "cache", min_frames=4,
+                            use_positions=False, test_fraction=test_fraction)
   error_of(vf.resolve_folder_options, mixed, {}, tmp_path / "cache", min_frames=4)
+  # Real footage: shots too short, a crop too large, a split in time, bad values.
+  shots = tmp_path / "shots"
+  shots.mkdir()
+  _shots_video(shots / "flicker.mp4", [(6, (200, 30, 40)), (6, (20, 40, 210))])
+  error_of(vf.prepare_video_folder, shots, cache_dir=tmp_path / "cache", min_frames=8)
+  error_of(vf.prepare_video_folder, mixed, cache_dir=tmp_path / "cache", min_frames=4,
+           use_positions=False, crop=(0, 0, 65, 64))
+  single = tmp_path / "single"
+  single.mkdir()
+  _ramp_npz(single / "ramp.npz", 20)
+  error_of(vf.load_split, vf.prepare_video_folder(single, cache_dir=tmp_path / "cache",
+                                                  min_frames=8), "test")
+  split_folders = tmp_path / "split_folders"
+  split_folders.mkdir()
+  for split in vf.SPLITS:
+    _npz_folder(split_folders / split)
+  error_of(vf.prepare_video_folder, split_folders, cache_dir=tmp_path / "cache", min_frames=4,
+           split_by="time")
+  error_of(vf.prepare_video_folder, single, min_frames=8, frame_step=0)
+  error_of(vf.prepare_video_folder, single, min_frames=8, frames_per_sequence=8)
   return messages
 
 
@@ -553,10 +578,13 @@ def test_every_flag_a_message_advises_is_accepted(tmp_path):
   messages = _messages_naming_flags(tmp_path)
   advised = {flag for message in messages for flag in re.findall(r"--[a-z][a-z_-]*", message)}
   assert advised == {"--skip_bad_files", "--keep_truncated_videos", "--positions",
-                     "--test_fraction"}
+                     "--test_fraction", "--split_by", "--cut_threshold", "--crop", "--frame_step",
+                     "--frames_per_sequence"}
   # The first line of each message says what is wrong and the fix; the rest name the files.
   assert all(len(message.splitlines()[0]) < 300 for message in messages)
-  values = {"--positions": ["ignore"], "--test_fraction": ["0.25"]}
+  values = {"--positions": ["ignore"], "--test_fraction": ["0.25"], "--split_by": ["time"],
+            "--cut_threshold": ["0"], "--crop": ["0,0,32,32"], "--frame_step": ["2"],
+            "--frames_per_sequence": ["64"]}
   for flag in sorted(advised):
     argv = ["--dataset", str(tmp_path / "clips"), flag] + values.get(flag, [])
     train_args = train_cli.parse_args(argv)
@@ -566,7 +594,12 @@ def test_every_flag_a_message_advises_is_accepted(tmp_path):
           "--skip_bad_files": {"skip_bad_files": True},
           "--keep_truncated_videos": {"keep_truncated_videos": True},
           "--positions": {"use_positions": False},
-          "--test_fraction": {"test_fraction": 0.25}}[flag]
+          "--test_fraction": {"test_fraction": 0.25},
+          "--split_by": {"split_by": "time"},
+          "--cut_threshold": {"cut_threshold": 0.0},
+          "--crop": {"crop": (0, 0, 32, 32)},
+          "--frame_step": {"frame_step": 2},
+          "--frames_per_sequence": {"frames_per_sequence": 64}}[flag]
     assert train_args.folder_options == vf.folder_options_from_args(train_args)
   # The --no- forms undo a remembered value.
   assert train_cli.parse_args(["--no-skip_bad_files", "--positions", "auto"]).folder_options == {
@@ -579,5 +612,440 @@ def test_help_lists_the_folder_flags(script):
   result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, script), "--help"],
                           capture_output=True, text=True, timeout=300, check=True)
   for flag in ("--test_fraction", "--skip_bad_files", "--no-skip_bad_files",
-               "--keep_truncated_videos", "--positions {auto,ignore,require}"):
+               "--keep_truncated_videos", "--positions {auto,ignore,require}",
+               "--split_by {auto,files,time}", "--crop LEFT,TOP,WIDTH,HEIGHT", "--frame_step",
+               "--frames_per_sequence", "--cut_threshold"):
     assert flag in result.stdout, (script, flag)
+
+
+# ----------------------------------------------------------------------------------------
+# Real footage: a split in time, crops, shot cuts (issue 16)
+# ----------------------------------------------------------------------------------------
+
+
+def _ramp_npz(path, num_frames, size=64):
+  """An .npz whose frame t is uniformly t (so every stored frame names its source frame)."""
+  images = np.arange(num_frames, dtype=np.uint8)[:, None, None, None] * np.ones(
+      (1, size, size, 3), np.uint8)
+  np.savez(path, image=images)
+  return images
+
+
+def _frame_ids(cache, split):
+  return [sequence["image"][:, 0, 0, 0].tolist() for sequence in sequences(cache, split)]
+
+
+def test_a_folder_of_one_video_is_split_in_time(tmp_path):
+  """The issue: a folder holding one video stopped with "Split 'test' ... is empty". Now, read
+  the way train.py reads it, its first 90% of frames train and its last 10% test."""
+  folder = tmp_path / "street"
+  folder.mkdir()
+  write_video(folder / "street.mp4",
+              np.stack([solid_frames(1, 64, 64, (40 + 2 * t,) * 3)[0] for t in range(80)]),
+              "libx264")
+  source = sources.prepare(_folder_config(folder, sequence_length=8), tmp_path / "data")
+  train = [element["image"].numpy() for element in source.train]
+  test = [element["image"].numpy() for element in source.test]
+  assert [len(images) for images in train] == [72] and [len(images) for images in test] == [8]
+  # The test split is the end of the video: its first frame is frame 72.
+  assert abs(float(test[0][0].mean()) - (40 + 2 * 72)) <= COLOUR_TOLERANCE
+  assert abs(float(train[0][-1].mean()) - (40 + 2 * 71)) <= COLOUR_TOLERANCE
+
+
+def test_time_split_puts_exactly_these_frames_in_each_split(tmp_path, capsys):
+  folder = tmp_path / "one"
+  folder.mkdir()
+  _ramp_npz(folder / "ramp.npz", 50)
+  kwargs = dict(cache_dir=tmp_path / "cache", min_frames=8, max_frames_per_sequence=20,
+                verbose=False)
+  cache = vf.prepare_video_folder(folder, test_fraction=0.2, **kwargs)
+  assert cache.split_by == "time"
+  assert _frame_ids(cache, "train") == [list(range(0, 20)), list(range(20, 40))]
+  assert _frame_ids(cache, "test") == [list(range(40, 50))]
+  assert cache.files == {"train": ["ramp.npz"], "test": ["ramp.npz"]}
+  with open(os.path.join(cache.directory, "metadata.json"), encoding="utf-8") as stream:
+    metadata = json.load(stream)
+  assert metadata["split_by"] == "time" and metadata["settings"]["split_by"] == "time"
+  # After frame_step 2: 25 kept frames, the last round(0.4 * 25) = 10 test.
+  stepped = vf.prepare_video_folder(folder, test_fraction=0.4, frame_step=2, **kwargs)
+  assert _frame_ids(stepped, "train") == [list(range(0, 30, 2))]
+  assert _frame_ids(stepped, "test") == [list(range(30, 50, 2))]
+  # Forced on a folder of several files: each file is split in time.
+  _ramp_npz(folder / "second.npz", 20)
+  forced = vf.prepare_video_folder(folder, test_fraction=0.5, split_by="time", **kwargs)
+  assert _frame_ids(forced, "train") == [list(range(0, 13)), list(range(13, 25)),
+                                         list(range(0, 10))]
+  assert _frame_ids(forced, "test") == [list(range(25, 38)), list(range(38, 50)),
+                                        list(range(10, 20))]
+  # A test part shorter than a window is left out, named, and the empty split says why.
+  capsys.readouterr()
+  short = vf.prepare_video_folder(folder, test_fraction=0.1, split_by="time", **kwargs)
+  assert (f"Note: video folder {folder}: left out 2 stretches shorter than a training window "
+          f"(8 frames) between shot cuts or split boundaries: ramp.npz frames 45-49 (5 frames, "
+          f"test), second.npz frames 18-19 (2 frames, test)") in capsys.readouterr().out
+  with pytest.raises(ValueError, match=r"split by time\); each video's test part is shorter "
+                                       r"than a training window; pass a larger --test_fraction"):
+    vf.load_split(short, "test")
+
+
+def test_split_by_time_is_refused_with_train_and_test_subfolders(tmp_path):
+  for split in ("train", "test"):
+    (tmp_path / "data" / split).mkdir(parents=True)
+    _ramp_npz(tmp_path / "data" / split / "clip.npz", 10)
+  with pytest.raises(ValueError) as error:
+    vf.prepare_video_folder(tmp_path / "data", cache_dir=tmp_path / "cache", min_frames=4,
+                            split_by="time", verbose=False)
+  assert str(error.value) == (
+      f"Video folder {tmp_path / 'data'}: its train/ and test/ subfolders are the splits; drop "
+      f"--split_by time, or move the files out of train/ and test/.")
+
+
+def _legacy_key(folder, settings):
+  """The cache key as computed before split_by, crop and cut_threshold existed."""
+  entries, _ = folder_listing.scan_folder(str(folder), exclude=str(folder / "none"))
+  source = json.dumps({"settings": settings, "files": folder_listing.files_digest(entries)},
+                      sort_keys=True)
+  return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+def test_folders_that_split_by_file_keep_their_split_and_cache_key(tmp_path, mixed_folder,
+                                                                   capsys):
+  folder = _npz_folder(tmp_path / "clips", num_files=4)
+  legacy = {"format_version": 2, "image_size": 64, "frame_step": 1, "min_frames": 4,
+            "max_frames_per_sequence": 256, "test_fraction": 0.5, "skip_bad_files": False,
+            "keep_truncated_videos": False, "use_positions": None}
+  kwargs = dict(cache_dir=tmp_path / "cache", min_frames=4, test_fraction=0.5, verbose=False)
+  cache = vf.prepare_video_folder(folder, **kwargs)
+  assert os.path.basename(cache.directory) == f"clips-{_legacy_key(folder, legacy)}"
+  expected = folder_listing.assign_splits([f"clip_{i}.npz" for i in range(4)], 0.5)
+  assert cache.split_by == "files"
+  assert cache.files == {split: sorted(path for path, value in expected.items() if value == split)
+                         for split in vf.SPLITS}
+  # --split_by files, a cut threshold (not applicable to .npz) and `--crop none` change nothing.
+  for options in (dict(split_by="files"), dict(cut_threshold=5.0), dict(crop=None)):
+    assert vf.prepare_video_folder(folder, **kwargs, **options) == cache
+  # A folder of videos: the same key without cut detection; with it (the default) a new entry.
+  videos, _ = mixed_folder
+  legacy_videos = dict(legacy, min_frames=8, test_fraction=0.5)
+  video_kwargs = dict(cache_dir=tmp_path / "cache", min_frames=8, test_fraction=0.5,
+                      verbose=False)
+  plain = vf.prepare_video_folder(videos, cut_threshold=0, **video_kwargs)
+  assert os.path.basename(plain.directory) == f"videos-{_legacy_key(videos, legacy_videos)}"
+  assert vf.prepare_video_folder(videos, **video_kwargs).directory != plain.directory
+  # An entry written before these options (no split_by / cuts in its metadata) is still read,
+  # and remembered as built without cut detection.
+  metadata_path = os.path.join(plain.directory, "metadata.json")
+  with open(metadata_path, encoding="utf-8") as stream:
+    metadata = json.load(stream)
+  for key in ("split_by", "cuts", "dropped_segments"):
+    del metadata[key]
+  with open(metadata_path, "w", encoding="utf-8") as stream:
+    json.dump(metadata, stream)
+  shutil.rmtree(vf.prepare_video_folder(videos, **video_kwargs).directory)
+  capsys.readouterr()
+  options = vf.resolve_folder_options(videos, {}, tmp_path / "cache", min_frames=8)
+  assert options["cut_threshold"] == 0.0 and options["split_by"] == "files"
+  assert capsys.readouterr().out == (f"Video folder {videos}: using the options its cache was "
+                                     f"built with: --test_fraction 0.5 --cut_threshold 0.\n")
+  before = video_files.decoded_file_count()
+  reused = vf.prepare_video_folder(videos, cache_dir=tmp_path / "cache", min_frames=8,
+                                   verbose=False, **options)
+  assert reused.directory == plain.directory and reused.split_by == "files"
+  assert video_files.decoded_file_count() == before
+
+
+def test_an_entry_with_an_empty_split_is_not_remembered(tmp_path, capsys):
+  """Before the split in time, a folder of one video was cached with an empty test split (and
+  train.py stopped). That entry is not taken as the options to use: the default now splits the
+  video in time."""
+  folder = tmp_path / "street"
+  folder.mkdir()
+  _ramp_npz(folder / "street.npz", 40)
+  data_dir = tmp_path / "data"
+  old = vf.prepare_video_folder(folder, cache_dir=data_dir / "video_folders", min_frames=4,
+                                split_by="files", verbose=False)
+  assert old.num_sequences == {"train": 1, "test": 0}
+  capsys.readouterr()
+  source = sources.prepare(_folder_config(folder), data_dir)
+  assert "using the options its cache was built with" not in capsys.readouterr().out
+  assert [len(element["image"]) for element in source.test] == [4]
+  assert len(os.listdir(data_dir / "video_folders")) == 2
+
+
+def test_crop_resize_positions_through_a_crop_box_exact():
+  height, width, box = 100, 200, (50, 10, 80, 60)
+  # The box is 80 x 60; its central 60 x 60 square is columns 60-119, rows 10-69 of the frame,
+  # resized to 30 x 30 (scale 1/2).
+  frame = (np.arange(height)[:, None, None] * 1000 + np.arange(width)[None, :, None]
+           + np.zeros((1, 1, 3)))
+  np.testing.assert_array_equal(
+      video_files.crop_resize_frame(frame.astype(np.int64).astype(np.uint8), 60, box),
+      frame.astype(np.int64).astype(np.uint8)[10:70, 60:120])
+  columns = np.array([60, 119, 90, 0, 199])
+  rows = np.array([10, 69, 40, 0, 99])
+  points = np.stack([-1 + 2 * columns / (width - 1), 1 - 2 * rows / (height - 1)], axis=-1)
+  out_columns = (columns - 60 + 0.5) * 0.5 - 0.5
+  out_rows = (rows - 10 + 0.5) * 0.5 - 0.5
+  expected = np.stack([-1 + 2 * out_columns / 29, 1 - 2 * out_rows / 29], axis=-1)
+  mapped = video_files.crop_resize_positions(points, height, width, 30, box)
+  np.testing.assert_allclose(mapped, expected, atol=1e-5)
+  # The square's corner pixel centres lie half an output pixel outside [-1, 1] (a downscale);
+  # pixels outside the box lie far outside.
+  np.testing.assert_allclose(np.abs(mapped[:2]), 1 + 0.5 / 29, atol=1e-5)
+  assert np.all(np.abs(mapped[2]) < 0.1) and np.all(np.abs(mapped[3:]) > 1.3)
+  # No box: as before.
+  np.testing.assert_allclose(video_files.crop_resize_positions(points, height, width, 30),
+                             video_files.crop_resize_positions(points, height, width, 30,
+                                                               (0, 0, width, height)), atol=1e-6)
+
+
+def test_npz_positions_follow_a_crop(tmp_path):
+  """A bright block moving through a cropped, resized region stays under its position."""
+  folder = tmp_path / "npz"
+  folder.mkdir()
+  height, width, length, box = 120, 160, 8, (40, 20, 100, 90)  # Square 90 x 90 at (45, 20).
+  images = np.zeros((length, height, width, 3), np.uint8)
+  positions = np.zeros((length, 1, 2), np.float32)
+  for t in range(length):
+    row, column = 40 + 4 * t, 60 + 5 * t
+    images[t, row - 3:row + 4, column - 3:column + 4] = 255
+    positions[t, 0] = (-1 + 2 * column / (width - 1), 1 - 2 * row / (height - 1))
+  np.savez(folder / "block.npz", image=images, true_object_pos=positions)
+  cache = vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=4,
+                                  test_fraction=0.0, crop=box, verbose=False)
+  (sequence,) = sequences(cache, "train")
+  grid = np.linspace(-1, 1, 64)
+  for t in range(length):
+    weights = sequence["image"][t, ..., 0].astype(np.float64)
+    x, y = sequence["true_object_pos"][t, 0]
+    assert abs((weights.sum(0) * grid).sum() / weights.sum() - x) < 0.02
+    assert abs((weights.sum(1) * grid[::-1]).sum() / weights.sum() - y) < 0.02
+
+
+def _texture(seed, size=256):
+  """A smooth random colour image (a scene)."""
+  small = np.random.default_rng(seed).uniform(0, 255, (12, 12, 3)).astype(np.uint8)
+  return np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC),
+                    np.float32)
+
+
+def _camera(scene, num_frames, start=(0.0, 0.0), velocity=(0.0, 0.0), gain=None, size=64):
+  """A 64 x 64 window moving over a scene (a pan), optionally brightened by gain(t)."""
+  frames = []
+  for t in range(num_frames):
+    top = int(round(start[0] + velocity[0] * t))
+    left = int(round(start[1] + velocity[1] * t))
+    frame = scene[top:top + size, left:left + size] * (1.0 if gain is None else gain(t))
+    frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+  return np.stack(frames)
+
+
+def test_cut_detector_finds_known_cuts_and_no_false_ones():
+  first, second, third = _texture(0), _texture(1), _texture(2)
+
+  def cuts(frames, **kwargs):
+    return video_files.detect_cuts(video_files.frame_thumbnails(frames), **kwargs)
+
+  # Three shots: a slow pan, a diagonal pan, a still view: new shots at frames 40 and 70.
+  clip = np.concatenate([_camera(first, 40, velocity=(0, 1)),
+                         _camera(second, 30, velocity=(1, 2)), _camera(third, 30)])
+  assert cuts(clip) == [40, 70]
+  scores = video_files.cut_scores(video_files.frame_thumbnails(clip))
+  assert scores.shape == (99,) and min(scores[39], scores[69]) > 3 > 1 > max(np.delete(
+      scores, [39, 69]))
+  assert cuts(clip, threshold=0) == []  # Off.
+  # A slow pan while the light drifts from 60% to 110%.
+  drift = _camera(first, 120, velocity=(0.3, 0.5), gain=lambda t: 0.6 + 0.5 * t / 120)
+  assert cuts(drift) == []
+  assert video_files.cut_scores(video_files.frame_thumbnails(drift)).max() < 1
+  # A still camera that starts a fast pan (3, 5 pixels per frame) and keeps panning.
+  assert cuts(np.concatenate([_camera(first, 30), _camera(first, 30, velocity=(3, 5))[1:]])) == []
+  # Sensor noise on a still scene.
+  noise = np.random.default_rng(3).normal(0, 4, (60, 64, 64, 3))
+  assert cuts(np.clip(_camera(first, 60) + noise, 0, 255).astype(np.uint8)) == []
+  # Too short to have a boundary.
+  assert cuts(clip[:1]) == [] and video_files.cut_scores(np.zeros((1, 8, 8))).size == 0
+
+
+def test_cut_thumbnails_cover_the_stored_region_of_every_frame(tmp_path):
+  """Thumbnails are block means of what is stored (the crop box's central square), for every
+  decoded frame before frame_step, the same for a video's grey frames and RGB arrays."""
+  frame = np.zeros((48, 96, 3), np.uint8)
+  # The central 48 x 48 square is columns 24-71, in blocks of 6; columns 42-53 are its blocks 3
+  # and 4.
+  frame[:, 42:54] = 200
+  (thumbnail,) = video_files.frame_thumbnails(frame[None])
+  np.testing.assert_allclose(thumbnail, np.tile([0, 0, 0, 200, 200, 0, 0, 0], (8, 1)),
+                             atol=1e-4)
+  np.testing.assert_allclose(video_files.grey_thumbnail(frame[..., 0]), thumbnail, atol=1e-3)
+  # A box of columns 42-53: its central 12 x 12 square (rows 18-29) is all bright.
+  assert video_files.stored_region(48, 96, (42, 0, 12, 48)) == (18, 42, 12)
+  (boxed,) = video_files.frame_thumbnails(frame[None], (42, 0, 12, 48))
+  np.testing.assert_allclose(boxed, 200, atol=1e-4)
+  # A video: one thumbnail per decoded frame, whatever the frame_step.
+  write_video(tmp_path / "ramp.mp4", np.stack([solid_frames(1, 64, 64, (4 * i,) * 3)[0]
+                                               for i in range(30)]), "libx264")
+  decoded = video_files.read_sequence_file(tmp_path / "ramp.mp4", 32, frame_step=4,
+                                           cut_thumbnails=True)
+  assert decoded.images.shape[0] == 8 and decoded.cut_thumbnails.shape == (30, 8, 8)
+  np.testing.assert_allclose(decoded.cut_thumbnails.mean(axis=(1, 2)), 4 * np.arange(30),
+                             atol=COLOUR_TOLERANCE)
+  assert video_files.read_sequence_file(tmp_path / "ramp.mp4", 32).cut_thumbnails is None
+
+
+def _shots_video(path, shots, size=64):
+  """An .mp4 of solid-colour shots [(num_frames, colour), ...]."""
+  write_video(path, np.concatenate([solid_frames(length, size, size, colour)
+                                    for length, colour in shots]), "libx264")
+
+
+def test_no_sequence_spans_a_cut_and_short_stretches_are_named(tmp_path, capsys):
+  folder = tmp_path / "shots"
+  folder.mkdir()
+  # New shots at frames 25 (5 frames of green) and 30.
+  _shots_video(folder / "clip.mp4", [(25, (200, 30, 40)), (5, (30, 180, 60)),
+                                     (30, (20, 40, 210))])
+  kwargs = dict(cache_dir=tmp_path / "cache", min_frames=8)
+  cache = vf.prepare_video_folder(folder, test_fraction=0.0, **kwargs)
+  printed = capsys.readouterr().out
+  assert "Shot cuts (--cut_threshold 2) in 1 of 1 file: clip.mp4 at frames 25, 30\n" in printed
+  note = (f"Note: video folder {folder}: left out 1 stretch shorter than a training window "
+          f"(8 frames) between shot cuts or split boundaries: clip.mp4 frames 25-29 (5 frames, "
+          f"train)")
+  assert note in printed.splitlines()
+  assert cache.cuts == {"clip.mp4": [25, 30]}
+  assert cache.dropped_segments == {
+      "clip.mp4": [{"split": "train", "frames": [25, 29], "num_frames": 5}]}
+  stored = sequences(cache, "train")
+  assert [len(sequence["image"]) for sequence in stored] == [25, 30]
+  for sequence, colour in zip(stored, ((200, 30, 40), (20, 40, 210))):  # One shot each.
+    assert np.abs(sequence["image"].astype(int) - colour).max() <= COLOUR_TOLERANCE
+  # Every later start says it again.
+  vf.prepare_video_folder(folder, test_fraction=0.0, **kwargs)
+  assert note in capsys.readouterr().out.splitlines()
+  # With a split in time: nothing spans the cuts or the boundary at frame 48.
+  timed = vf.prepare_video_folder(folder, test_fraction=0.2, verbose=False, **kwargs)
+  assert [len(sequence["image"]) for sequence in sequences(timed, "train")] == [25, 18]
+  assert [len(sequence["image"]) for sequence in sequences(timed, "test")] == [12]
+  # Cuts are found at the source frame rate and named by source frame; after frame_step 2 the
+  # kept frames 13 (source 26) and 15 (source 30) start the shots.
+  stepped = vf.prepare_video_folder(folder, test_fraction=0.0, frame_step=2, verbose=False,
+                                    **kwargs)
+  assert stepped.cuts == {"clip.mp4": [25, 30]}
+  assert [len(sequence["image"]) for sequence in sequences(stepped, "train")] == [13, 15]
+  assert stepped.dropped_segments == {
+      "clip.mp4": [{"split": "train", "frames": [26, 28], "num_frames": 2}]}
+  # Off: one sequence.
+  off = vf.prepare_video_folder(folder, test_fraction=0.0, cut_threshold=0, verbose=False,
+                                **kwargs)
+  assert [len(sequence["image"]) for sequence in sequences(off, "train")] == [60]
+  assert off.cuts == {} and off.dropped_segments == {}
+
+
+def test_a_file_of_short_shots_is_a_bad_file(tmp_path):
+  folder = tmp_path / "short_shots"
+  folder.mkdir()
+  _shots_video(folder / "flicker.mp4", [(6, (200, 30, 40)), (6, (20, 40, 210))])
+  with pytest.raises(ValueError) as error:
+    vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=8,
+                            test_fraction=0.0, verbose=False)
+  assert str(error.value) == (
+      f"Video folder {folder}: 1 of 1 files cannot be used; fix or replace them:\n"
+      f"  flicker.mp4: divided at its shot cuts (frame 6), no stretch holds a training window "
+      f"of 8 frames (frames 0-5 (6 frames, train), frames 6-11 (6 frames, train)) "
+      f"(--cut_threshold 0 turns cut detection off)")
+  # In time as well: divided at the boundary too.
+  with pytest.raises(ValueError, match=r"flicker.mp4: divided at its shot cuts \(frame 6\) and "
+                                       r"the train/test boundary \(frame 6\), no stretch"):
+    vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=8,
+                            test_fraction=0.5, verbose=False)
+
+
+def test_a_crop_beyond_the_frame_names_the_file(tmp_path):
+  folder = tmp_path / "small"
+  folder.mkdir()
+  _ramp_npz(folder / "ramp.npz", 10)
+  with pytest.raises(ValueError) as error:
+    vf.prepare_video_folder(folder, cache_dir=tmp_path / "cache", min_frames=4,
+                            crop=(10, 0, 60, 64), verbose=False)
+  assert str(error.value).endswith(
+      "\n  ramp.npz: --crop 10,0,60,64 reaches beyond the 64x64 frame (LEFT + WIDTH must be "
+      "<= 64 and TOP + HEIGHT <= 64).")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(test_fraction=1.0), "--test_fraction must be in [0, 1), got 1.0."),
+    (dict(test_fraction="0.1"), "--test_fraction must be in [0, 1), got '0.1'."),
+    (dict(split_by="frames"), "--split_by must be one of auto, files, time, got 'frames'."),
+    (dict(crop=(0, 0, 1, 64)), "--crop must be LEFT,TOP,WIDTH,HEIGHT: four integers in source "
+                               "pixels (LEFT, TOP >= 0; WIDTH, HEIGHT >= 2), e.g. "
+                               "336,96,384,384, or none; got (0, 0, 1, 64)."),
+    (dict(crop=(-1, 0, 8, 8)), "--crop must be LEFT,TOP,WIDTH,HEIGHT"),
+    (dict(crop=(0, 0, 8)), "--crop must be LEFT,TOP,WIDTH,HEIGHT"),
+    (dict(frame_step=0), "--frame_step must be a positive integer, got 0."),
+    (dict(frame_step=1.5), "--frame_step must be a positive integer, got 1.5."),
+    (dict(frames_per_sequence=20), "--frames_per_sequence must be >= 2 x the training window "
+                                   "= 32 (so that every piece of a cut video keeps a window), "
+                                   "got 20."),
+    (dict(cut_threshold=0.5), "--cut_threshold must be 0 (no cut detection) or a number > 1, "
+                              "got 0.5."),
+    (dict(cut_threshold=-2), "--cut_threshold must be 0 (no cut detection)"),
+])
+def test_folder_option_checks_name_the_flag(tmp_path, kwargs, message):
+  with pytest.raises(ValueError) as error:
+    vf.prepare_video_folder(tmp_path, min_frames=16, **kwargs)
+  assert str(error.value).startswith(message)
+  if "frames_per_sequence" not in kwargs:  # Checked against the window only when preparing.
+    with pytest.raises(ValueError) as error:
+      vf.resolve_folder_options(tmp_path, kwargs)
+    assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--crop", "1,2,3", "argument --crop: expected LEFT,TOP,WIDTH,HEIGHT: four integers"),
+    ("--crop", "0,0,1,5", "argument --crop: expected LEFT,TOP,WIDTH,HEIGHT"),
+    ("--crop", "a,b,c,d", "argument --crop: expected LEFT,TOP,WIDTH,HEIGHT"),
+    ("--frame_step", "0", "argument --frame_step: expected a positive integer, got '0'."),
+    ("--frames_per_sequence", "x", "argument --frames_per_sequence: expected a positive "
+                                   "integer, got 'x'."),
+    ("--cut_threshold", "1", "argument --cut_threshold: expected 0 (no cut detection) or a "
+                             "number > 1, got '1'."),
+    ("--split_by", "frames", "argument --split_by: invalid choice: 'frames'"),
+])
+def test_folder_flags_are_checked_on_the_command_line(capsys, flag, value, message):
+  for parse in (train_cli.parse_args,
+                lambda argv: evaluate_cli.build_parser().parse_args(["--run_dir", "run"] + argv)):
+    with pytest.raises(SystemExit):
+      parse([flag, value])
+    assert message in capsys.readouterr().err
+
+
+def test_new_folder_options_are_remembered(tmp_path, capsys):
+  folder = tmp_path / "clips"
+  folder.mkdir()
+  for index in range(3):
+    np.savez(folder / f"clip_{index}.npz", image=np.full((16, 48, 64, 3), index, np.uint8))
+  data_dir = tmp_path / "data"
+  config = _folder_config(folder)
+  args = train_cli.parse_args(["--crop", "8,0,40,40", "--frame_step", "2", "--split_by", "time",
+                               "--frames_per_sequence", "300", "--cut_threshold", "3"])
+  assert args.folder_options == {"crop": (8, 0, 40, 40), "frame_step": 2, "split_by": "time",
+                                 "frames_per_sequence": 300, "cut_threshold": 3.0}
+  given = {"crop": (8, 0, 40, 40), "frame_step": 2, "split_by": "time", "test_fraction": 0.5}
+  source = sources.prepare(config, data_dir, folder_options=given)
+  # 8 frames kept of each file: 4 train, 4 test.
+  assert [len(element["image"]) for element in source.train] == [4, 4, 4]
+  assert [len(element["image"]) for element in source.test] == [4, 4, 4]
+  capsys.readouterr()
+  sources.prepare(config, data_dir)
+  assert (f"Video folder {folder}: using the options its cache was built with: --test_fraction "
+          f"0.5 --split_by time --crop 8,0,40,40 --frame_step 2.") in capsys.readouterr().out
+  # `--crop none` undoes the crop (the other remembered options are not taken with it).
+  assert train_cli.parse_args(["--crop", "none"]).folder_options == {"crop": None}
+  sources.prepare(config, data_dir, folder_options={"crop": None})
+  with pytest.raises(ValueError) as error:
+    sources.prepare(config, data_dir)
+  assert str(error.value) == (
+      f"Video folder {folder} has caches built with different options (--test_fraction 0.1 "
+      f"--split_by files --crop none --frame_step 1 | --test_fraction 0.5 --split_by time --crop "
+      f"8,0,40,40 --frame_step 2); pass the ones the run was trained with.")

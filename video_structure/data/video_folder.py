@@ -19,22 +19,43 @@ too, reported with both counts: a careful user should not train on half a video 
 knowing. `keep_truncated_videos=True` keeps the frames that decoded and names each such file in
 a warning at every start.
 
-Frames: each frame is centre-cropped to a square (the central min(H, W) x min(H, W) pixels;
-for odd size differences the crop starts at floor((H - side) / 2) / floor((W - side) / 2))
-and resized to image_size x image_size with PIL's antialiased bilinear filter (frames already
-of that size are kept as they are). `true_object_pos` is mapped through the same crop and
-resize exactly (`crop_resize_positions`); objects outside the crop get coordinates outside
+Frames: `crop` (LEFT, TOP, WIDTH, HEIGHT in source pixels; default None, the whole frame) is cut
+out of each frame first (a box that does not fit a file's frames makes it a bad file); then the
+frame is centre-cropped to a square (the central min(H, W) x min(H, W) pixels; for odd size
+differences the crop starts at floor((H - side) / 2) / floor((W - side) / 2)) and resized to
+image_size x image_size with PIL's antialiased bilinear filter (frames already of that size are
+kept as they are). `true_object_pos` is mapped through the same crops and resize exactly
+(`video_files.crop_resize_positions`); objects outside the crop get coordinates outside
 [-1, 1]. `frame_step` k keeps frames 0, k, 2k, ... (temporal subsampling). Reading one file is
 `video_files.read_sequence_file`.
 
-Splits: if all files lie under top-level `train/` and `test/` folders, those are the splits.
-Otherwise files are ordered by the SHA-1 of their relative path (deterministic, independent
-of listing order and of the other files) and the first round(test_fraction * num_files)
-(at least 1 when test_fraction > 0 and there are >= 2 files) form the test split.
+Splits (`split_by`, `folder_listing.split_rule`):
+  * folders: if all files lie under top-level `train/` and `test/` folders, those are the
+    splits (`split_by` "auto" or "files"; "time" is refused there).
+  * files: files are ordered by the SHA-1 of their relative path (deterministic, independent
+    of listing order and of the other files) and the first round(test_fraction * num_files)
+    (at least 1 when test_fraction > 0 and there are >= 2 files) form the test split.
+  * time: each file's first T - round(test_fraction * T) frames (T after frame_step) give
+    training sequences and the rest test sequences; no sequence spans the boundary.
+`split_by` "auto" (the default) splits by time exactly when a split by files would leave the
+test split empty although test_fraction > 0, that is for a folder holding a single file; a
+folder of several files splits by file as before. "time" forces the split in time (use it for a
+few long videos, where a split by file would make whole videos the test split). The rule used
+is recorded in metadata.json ("split_by") and, when it is "time", is part of the cache key.
 
-Long videos are cut into consecutive sequences of at most `max_frames_per_sequence` frames of
-near-equal length (all frames kept), so that a training window does not need the whole video
-decoded.
+Shot cuts: in video and .gif files, cuts are detected at the source frame rate, in the region
+that is stored (`video_files.detect_cuts`: an 8 x 8 greyscale thumbnail difference far above
+the larger of its medians over the 3 frames before and after) when `cut_threshold` > 0 (default
+2; 0 turns detection off); a cut before source frame c starts a new shot at the first kept
+frame >= c. .npz files are sequences the user made and are never cut. No sequence spans a
+cut: a file is divided at its cuts (and at the boundary of a time split), and a stretch shorter
+than `min_frames` is left out with a message naming the file and its frame range (source frame
+numbers, counted from 0 before frame_step), at build and at every later start; a file of which
+nothing is left is a bad file. The frames where cuts were found are recorded in metadata.json.
+
+Long stretches are cut into consecutive sequences of at most `max_frames_per_sequence` frames
+(`frames_per_sequence` when given) of near-equal length (all frames kept), so that a training
+window does not need the whole video decoded.
 
 Cache: the decoded, resized sequences are written once to
   <cache_dir>/<folder name>-<key>/{train,test}.tfrecord + metadata.json
@@ -44,14 +65,19 @@ without decoding anything. Changing a file, adding one or changing a setting bui
 entry (old entries are left in place; delete them by hand). metadata.json records each
 TFRecord file's size and SHA-256, checked whenever the entry is reused (~0.6 GB/s): a corrupt
 entry is deleted (it is derived data, rebuilt from the videos; a damaged copy has nothing worth
-keeping) and built again, with a one-line message.
+keeping) and built again, with a one-line message. The options split_by, crop and cut_threshold
+enter the key only when they change what is stored (a split in time, a crop, cut detection in a
+folder with video or .gif files), so that entries built before they existed keep their keys and
+are found as built with `--split_by files --crop none --cut_threshold 0`; `resolve_folder_options`
+keeps using such an entry (saying so) until other flags are given.
 
 Folder options (`FOLDER_OPTION_DEFAULTS`: test_fraction, skip_bad_files, keep_truncated_videos,
-use_positions) are flags of train.py and evaluate.py (`add_folder_arguments`; use_positions is
-`--positions auto|require|ignore`), and the messages here name those flags. A flag not given
-takes the value the folder's existing cache entry was built with (`resolve_folder_options`), so
-that evaluate.py and a resumed run read the same split as the training run without repeating
-its flags.
+use_positions, split_by, crop, frame_step, frames_per_sequence, cut_threshold) are flags of
+train.py and evaluate.py (`add_folder_arguments`; use_positions is `--positions
+auto|require|ignore`), and the messages here name those flags. A flag not given takes the value
+the folder's existing cache entry was built with (`resolve_folder_options`), so that
+evaluate.py and a resumed run read the same split as the training run without repeating its
+flags.
 """
 
 
@@ -73,7 +99,9 @@ import numpy as np
 from video_structure.data import folder_listing
 from video_structure.data import video_files
 
-# 2: metadata records checksums, truncated files and the digest of the file list.
+# 2: metadata records checksums, truncated files and the digest of the file list. Entries of
+# this version may also record a split in time, a crop and shot cuts (new keys of the settings
+# only when used, so that the keys of older entries stay valid).
 CACHE_FORMAT_VERSION = 2
 DEFAULT_CACHE_DIR_NAME = ".video_structure_cache"
 DEFAULT_MAX_FRAMES_PER_SEQUENCE = 256
@@ -83,12 +111,16 @@ _ZLIB_LEVEL = 6
 _MAX_LISTED = 10
 
 # The options a user chooses for a folder (see the module docstring) and their defaults.
+# frames_per_sequence None: the caller's max_frames_per_sequence.
 FOLDER_OPTION_DEFAULTS = {
     "test_fraction": 0.1, "skip_bad_files": False, "keep_truncated_videos": False,
-    "use_positions": None,
+    "use_positions": None, "split_by": "auto", "crop": None, "frame_step": 1,
+    "frames_per_sequence": None, "cut_threshold": video_files.DEFAULT_CUT_THRESHOLD,
 }
 # `--positions` values -> use_positions.
 POSITIONS_CHOICES = {"auto": None, "require": True, "ignore": False}
+# Files in which shot cuts are detected (.npz files are sequences the user made).
+_CUT_EXTENSIONS = video_files.VIDEO_EXTENSIONS + video_files.GIF_EXTENSIONS
 
 
 def _tensorflow():
@@ -104,9 +136,64 @@ def _listing(names) -> str:
   return ", ".join(names[:_MAX_LISTED]) + (f" ... and {more} more" if more > 0 else "")
 
 
+def _plural(count: int, word: str, plural: Optional[str] = None) -> str:
+  return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
 # ----------------------------------------------------------------------------------------
-# Folder options: flags, and the values of an existing cache
+# Folder options: flags, checks, and the values of an existing cache
 # ----------------------------------------------------------------------------------------
+
+
+def _is_int(value) -> bool:
+  return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def _is_number(value) -> bool:
+  return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+_CROP_FORM = ("LEFT,TOP,WIDTH,HEIGHT: four integers in source pixels (LEFT, TOP >= 0; WIDTH, "
+              "HEIGHT >= 2), e.g. 336,96,384,384, or none")
+
+
+def parse_crop(text: str):
+  """`--crop` LEFT,TOP,WIDTH,HEIGHT -> (left, top, width, height); `none` -> () (no crop, given
+  explicitly: it undoes the crop a cache was built with).
+
+  Raises:
+    argparse.ArgumentTypeError (argparse names the flag) for anything else.
+  """
+  if text.strip().lower() == "none":
+    return ()
+  try:
+    box = tuple(int(part) for part in text.split(","))
+  except ValueError:
+    box = ()
+  if len(box) != 4 or box[0] < 0 or box[1] < 0 or box[2] < 2 or box[3] < 2:
+    raise argparse.ArgumentTypeError(f"expected {_CROP_FORM}; got {text!r}.")
+  return box
+
+
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    value = 0
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}.")
+  return value
+
+
+def _cut_threshold(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    value = -1.0
+  if not (value == 0 or value > 1):
+    raise argparse.ArgumentTypeError(
+        f"expected 0 (no cut detection) or a number > 1, got {text!r}.")
+  return value
 
 
 def add_folder_arguments(parser):
@@ -116,9 +203,29 @@ def add_folder_arguments(parser):
       "A flag not given keeps the value the folder's cache was built with, else its default:\n"
       "evaluate.py and a resumed run read the training run's split without repeating them.")
   group.add_argument("--test_fraction", type=float, default=None,
-                     help="Fraction of the files in the test split (default "
+                     help="Fraction of the files (--split_by files) or of each video's frames "
+                          "(--split_by time) in the test split (default "
                           f"{FOLDER_OPTION_DEFAULTS['test_fraction']}; folders with train/ and "
                           "test/ subfolders use those).")
+  group.add_argument("--split_by", choices=folder_listing.SPLIT_BY_CHOICES, default=None,
+                     help="files: whole files go to the train or test split; time: each video's "
+                          "first frames train, its last --test_fraction test; auto (default): "
+                          "time for a folder of a single file, else files.")
+  group.add_argument("--crop", type=parse_crop, default=None, metavar="LEFT,TOP,WIDTH,HEIGHT",
+                     help="Cut this box (source pixels) out of every frame before the square "
+                          "centre crop and resize, e.g. the busy part of a wide shot; `none` "
+                          "(default) keeps the whole frame.")
+  group.add_argument("--frame_step", type=_positive_int, default=None, metavar="N",
+                     help="Keep every N-th frame (temporal subsampling; default 1).")
+  group.add_argument("--frames_per_sequence", type=_positive_int, default=None, metavar="N",
+                     help="Cut longer stretches of video into near-equal sequences of at most N "
+                          f"frames, >= 2 x the training window (default "
+                          f"{DEFAULT_MAX_FRAMES_PER_SEQUENCE}, or 2 windows if longer).")
+  group.add_argument("--cut_threshold", type=_cut_threshold, default=None, metavar="RATIO",
+                     help="Shot-cut detection in video and .gif files: a frame difference RATIO "
+                          "times above its neighbours' starts a new shot; no sequence spans a "
+                          "cut (default "
+                          f"{FOLDER_OPTION_DEFAULTS['cut_threshold']:g}; 0 turns it off).")
   group.add_argument("--skip_bad_files", action=argparse.BooleanOptionalAction, default=None,
                      help="Leave out (and list) the files that cannot be used instead of "
                           "stopping with an error naming them (default: stop).")
@@ -133,14 +240,20 @@ def add_folder_arguments(parser):
   return parser
 
 
+_FLAG_OPTIONS = ("test_fraction", "skip_bad_files", "keep_truncated_videos", "split_by",
+                 "frame_step", "frames_per_sequence", "cut_threshold")
+
+
 def folder_options_from_args(args) -> dict:
   """The folder options given on the command line (`add_folder_arguments`), by option name."""
-  given = {name: getattr(args, name, None)
-           for name in ("test_fraction", "skip_bad_files", "keep_truncated_videos")}
+  given = {name: getattr(args, name, None) for name in _FLAG_OPTIONS}
   given = {name: value for name, value in given.items() if value is not None}
   positions = getattr(args, "positions", None)
   if positions is not None:  # `auto` gives None, a value like the others.
     given["use_positions"] = POSITIONS_CHOICES[positions]
+  crop = getattr(args, "crop", None)
+  if crop is not None:  # `--crop none` gives (): no crop, given explicitly.
+    given["crop"] = tuple(crop) or None
   return given
 
 
@@ -151,11 +264,63 @@ def describe_options(options: dict) -> str:
     if name == "use_positions":
       words.append("--positions " + next(choice for choice, meaning in POSITIONS_CHOICES.items()
                                          if meaning is value))
+    elif name == "crop":
+      words.append("--crop " + ("none" if value is None else video_files.describe_box(value)))
     elif isinstance(value, bool):
       words.append(f"--{'' if value else 'no-'}{name}")
+    elif value is None or isinstance(value, str):
+      words.append(f"--{name} {'default' if value is None else value}")
     else:
       words.append(f"--{name} {value:g}")
   return " ".join(words)
+
+
+def _check_options(options: dict):
+  """Raises ValueError naming the flag for a folder option of the wrong type or range."""
+  if not _is_number(options["test_fraction"]) or not 0 <= options["test_fraction"] < 1:
+    raise ValueError(f"--test_fraction must be in [0, 1), got {options['test_fraction']!r}.")
+  for name in ("skip_bad_files", "keep_truncated_videos"):
+    if not isinstance(options[name], (bool, np.bool_)):
+      raise ValueError(f"--{name} must be True or False, got {options[name]!r}.")
+  if options["use_positions"] not in (None, True, False):
+    raise ValueError(f"use_positions (--positions) must be None (auto), True (require) or False "
+                     f"(ignore), got {options['use_positions']!r}.")
+  if options["split_by"] not in folder_listing.SPLIT_BY_CHOICES:
+    raise ValueError(f"--split_by must be one of {', '.join(folder_listing.SPLIT_BY_CHOICES)}, "
+                     f"got {options['split_by']!r}.")
+  crop = options["crop"]
+  if crop is not None and (
+      not isinstance(crop, (tuple, list)) or len(crop) != 4 or not all(map(_is_int, crop))
+      or crop[0] < 0 or crop[1] < 0 or crop[2] < 2 or crop[3] < 2):
+    raise ValueError(f"--crop must be {_CROP_FORM}; got {crop!r}.")
+  if not _is_int(options["frame_step"]) or options["frame_step"] < 1:
+    raise ValueError(f"--frame_step must be a positive integer, got {options['frame_step']!r}.")
+  if options["frames_per_sequence"] is not None and not _is_int(options["frames_per_sequence"]):
+    raise ValueError(f"--frames_per_sequence must be an integer, got "
+                     f"{options['frames_per_sequence']!r}.")
+  threshold = options["cut_threshold"]
+  if not _is_number(threshold) or not (threshold == 0 or threshold > 1):
+    raise ValueError(f"--cut_threshold must be 0 (no cut detection) or a number > 1, got "
+                     f"{threshold!r}.")
+
+
+def _has_cut_files(relative_paths) -> bool:
+  return any(os.path.splitext(path)[1].lower() in _CUT_EXTENSIONS for path in relative_paths)
+
+
+def _effective(options: dict, relative_paths, max_frames_per_sequence) -> dict:
+  """The options as they determine what is stored: the split rule resolved, the sequence length
+  in frames, the crop as a tuple, and cut_threshold None where it does not apply (no video or
+  .gif files). Two option sets with equal effective options build the same cache entry."""
+  effective = dict(options)
+  effective["split_by"] = folder_listing.split_rule(relative_paths, options["split_by"],
+                                                    options["test_fraction"])
+  if options["frames_per_sequence"] is None:
+    effective["frames_per_sequence"] = max_frames_per_sequence
+  effective["crop"] = None if options["crop"] is None else tuple(int(v) for v in options["crop"])
+  effective["cut_threshold"] = (float(options["cut_threshold"])
+                                if _has_cut_files(relative_paths) else None)
+  return effective
 
 
 def _cache_root(folder, cache_dir):
@@ -163,18 +328,47 @@ def _cache_root(folder, cache_dir):
           else os.path.abspath(os.fspath(cache_dir)))
 
 
-def _frame_settings(image_size, frame_step, min_frames, max_frames_per_sequence):
-  return {
+def _cache_settings(image_size, min_frames, effective: dict) -> dict:
+  """The settings a cache entry is keyed by (and records): those of the first format as they
+  were, plus split_by, crop and cut_threshold (with the detector's version) only when they
+  change what is stored."""
+  settings = {
       "format_version": CACHE_FORMAT_VERSION, "image_size": int(image_size),
-      "frame_step": int(frame_step), "min_frames": int(min_frames),
-      "max_frames_per_sequence": (None if max_frames_per_sequence is None
-                                  else int(max_frames_per_sequence)),
+      "frame_step": int(effective["frame_step"]), "min_frames": int(min_frames),
+      "max_frames_per_sequence": (None if effective["frames_per_sequence"] is None
+                                  else int(effective["frames_per_sequence"])),
+      "test_fraction": float(effective["test_fraction"]),
+      "skip_bad_files": bool(effective["skip_bad_files"]),
+      "keep_truncated_videos": bool(effective["keep_truncated_videos"]),
+      "use_positions": effective["use_positions"],
+  }
+  if effective["split_by"] == "time":
+    settings["split_by"] = "time"
+  if effective["crop"] is not None:
+    settings["crop"] = list(effective["crop"])
+  if effective["cut_threshold"]:
+    settings["cut_threshold"] = effective["cut_threshold"]
+    settings["cut_detector"] = video_files.CUT_DETECTOR_VERSION
+  return settings
+
+
+def _options_of_settings(settings: dict) -> dict:
+  """The folder options a cache entry was built with (its recorded settings)."""
+  return {
+      "test_fraction": settings["test_fraction"], "skip_bad_files": settings["skip_bad_files"],
+      "keep_truncated_videos": settings["keep_truncated_videos"],
+      "use_positions": settings["use_positions"],
+      "split_by": settings.get("split_by", "files"),
+      "crop": tuple(settings["crop"]) if settings.get("crop") is not None else None,
+      "frame_step": settings["frame_step"],
+      "frames_per_sequence": settings["max_frames_per_sequence"],
+      "cut_threshold": settings.get("cut_threshold", 0.0),
   }
 
 
-def _existing_options(cache_root, folder, files_digest, frame_settings) -> list[dict]:
+def _existing_options(cache_root, folder, files_digest, matched: dict) -> list:
   """The folder options of the cache entries under cache_root built from these files with
-  these frame settings (distinct, in a fixed order)."""
+  these `matched` settings (in a fixed order); None for an entry with an empty split."""
   found = []
   if not os.path.isdir(cache_root):
     return found
@@ -186,28 +380,33 @@ def _existing_options(cache_root, folder, files_digest, frame_settings) -> list[
         metadata = json.load(stream)
       settings = metadata["settings"]
       if (metadata["folder"] != folder or metadata["files_digest"] != files_digest
-          or any(settings[key] != value for key, value in frame_settings.items())):
+          or any(settings[key] != value for key, value in matched.items())):
         continue
-      options = {key: settings[key] for key in FOLDER_OPTION_DEFAULTS}
+      options = _options_of_settings(settings)
+      if not all(metadata["num_sequences"][split] for split in SPLITS):
+        options = None
     except (OSError, ValueError, KeyError, TypeError):
       continue  # Not an entry of this format (a corrupt one is rebuilt when it is opened).
-    if options not in found:
-      found.append(options)
+    found.append(options)
   return found
 
 
 def resolve_folder_options(folder, given: Optional[dict] = None, cache_dir=None,
-                           image_size: int = 64, frame_step: int = 1, min_frames: int = 16,
+                           image_size: int = 64, min_frames: int = 16,
                            max_frames_per_sequence: Optional[int] = DEFAULT_MAX_FRAMES_PER_SEQUENCE,
                            verbose: bool = True) -> dict:
   """The folder options to prepare `folder` with: the given ones, the rest as last time.
 
   An option not in `given` takes the value of the folder's existing cache entries (built from
-  the same files with the same frame settings) that agree with `given`, or its default if
-  there is none; so evaluate.py and a resumed train.py read the split the run was trained on.
+  the same files with the same image_size and min_frames) that agree with `given`, or its
+  default if there is none; so evaluate.py and a resumed train.py read the split the run was
+  trained on. Options are compared by their effect (e.g. `--split_by auto` agrees with an
+  entry split in time if auto means time for this folder). Entries with an empty split are
+  passed over: train.py and evaluate.py read both splits, so no run was trained on them (and
+  a folder of one video built before the split in time existed gets one now).
 
   Args:
-    folder, cache_dir, image_size, frame_step, min_frames, max_frames_per_sequence: as for
+    folder, cache_dir, image_size, min_frames, max_frames_per_sequence: as for
       `prepare_video_folder`.
     given: options the user set (`folder_options_from_args`); None: none.
     verbose: print the options taken from an existing entry when they are not the defaults.
@@ -216,33 +415,50 @@ def resolve_folder_options(folder, given: Optional[dict] = None, cache_dir=None,
     {option: value} for every key of FOLDER_OPTION_DEFAULTS.
 
   Raises:
-    ValueError (naming the flags that differ) if entries built with different options match.
+    ValueError (naming the flags that differ) if entries built with different options match,
+    or for given options of the wrong type or range.
   """
   given = dict(given or {})
   unknown = sorted(set(given) - set(FOLDER_OPTION_DEFAULTS))
   if unknown:
     raise ValueError(f"Unknown folder options {unknown}; known: {sorted(FOLDER_OPTION_DEFAULTS)}.")
+  defaults = dict(FOLDER_OPTION_DEFAULTS, **given)
+  _check_options(defaults)
   folder = os.path.abspath(os.fspath(folder))
   if not os.path.isdir(folder):
-    return dict(FOLDER_OPTION_DEFAULTS, **given)  # prepare_video_folder reports it.
+    return defaults  # prepare_video_folder reports it.
   cache_root = _cache_root(folder, cache_dir)
   entries, _ = folder_listing.scan_folder(folder, exclude=cache_root)
-  candidates = [options for options in _existing_options(
-      cache_root, folder, folder_listing.files_digest(entries),
-      _frame_settings(image_size, frame_step, min_frames, max_frames_per_sequence))
-                if all(options[name] == value for name, value in given.items())]
+  paths = [entry.relative_path for entry in entries]
+
+  def effective(options):
+    return _effective(options, paths, max_frames_per_sequence)
+
+  matched = {"format_version": CACHE_FORMAT_VERSION, "image_size": int(image_size),
+             "min_frames": int(min_frames)}
+  candidates = []
+  for options in _existing_options(cache_root, folder, folder_listing.files_digest(entries),
+                                   matched):
+    if options is None:
+      continue  # An empty split: train.py and evaluate.py cannot have used it.
+    if options["frames_per_sequence"] is None and max_frames_per_sequence is not None:
+      continue  # Built through the API without a sequence length; no flag gives that.
+    if (effective(dict(options, **given)) == effective(options)
+        and all(effective(options) != effective(other) for other in candidates)):
+      candidates.append(options)
   if not candidates:
-    return dict(FOLDER_OPTION_DEFAULTS, **given)
+    return defaults
   if len(candidates) > 1:
+    described = [effective(options) for options in candidates]
     differing = [name for name in FOLDER_OPTION_DEFAULTS
-                 if len({repr(options[name]) for options in candidates}) > 1]
+                 if len({repr(options[name]) for options in described}) > 1]
     choices = " | ".join(sorted(describe_options({name: options[name] for name in differing})
-                                for options in candidates))
+                                for options in described))
     raise ValueError(f"Video folder {folder} has caches built with different options "
                      f"({choices}); pass the ones the run was trained with.")
-  (options,) = candidates
-  remembered = {name: value for name, value in options.items()
-                if name not in given and value != FOLDER_OPTION_DEFAULTS[name]}
+  options = dict(candidates[0], **given)
+  remembered = {name: value for name, value in effective(options).items()
+                if name not in given and value != effective(defaults)[name]}
   if verbose and remembered:
     print(f"Video folder {folder}: using the options its cache was built with: "
           f"{describe_options(remembered)}.", flush=True)
@@ -268,6 +484,12 @@ class VideoFolderCache:
     skipped_files: {relative path: reason} files left out (only with skip_bad_files=True).
     truncated_files: {relative path: description} truncated videos kept (only with
       keep_truncated_videos=True).
+    split_by: the split rule used: "folders", "files" or "time" (module docstring).
+    cuts: {relative path: [frame, ...]} the source frames (counted from 0, before frame_step)
+      that start a new shot, for the files in which cuts were found.
+    dropped_segments: {relative path: [{"split": ..., "frames": [first, last], "num_frames":
+      ...}, ...]} the stretches between cuts or split boundaries left out as shorter than
+      min_frames (first and last are source frames, like `cuts`).
   """
 
   directory: str
@@ -277,6 +499,9 @@ class VideoFolderCache:
   files: dict
   skipped_files: dict
   truncated_files: dict = dataclasses.field(default_factory=dict)
+  split_by: str = "files"
+  cuts: dict = dataclasses.field(default_factory=dict)
+  dropped_segments: dict = dataclasses.field(default_factory=dict)
 
   def tfrecord_path(self, split: str) -> str:
     return os.path.join(self.directory, f"{split}.tfrecord")
@@ -308,22 +533,24 @@ def _serialize(images: np.ndarray, positions: Optional[np.ndarray], source: str,
   return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def _validate_arguments(image_size, frame_step, min_frames, max_frames_per_sequence,
-                        use_positions):
+def _validate_arguments(image_size, min_frames, max_frames_per_sequence, options):
+  """Raises ValueError for bad arguments (naming the flag for folder options)."""
   for name, value, minimum in (("image_size", image_size, 8), ("min_frames", min_frames, 1)):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not _is_int(value) or value < minimum:
       raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-  video_files.check_frame_step(frame_step)
-  if max_frames_per_sequence is not None:
-    if (isinstance(max_frames_per_sequence, bool)
-        or not isinstance(max_frames_per_sequence, (int, np.integer))
-        or max_frames_per_sequence < 2 * min_frames):
+  _check_options(options)
+  given = options["frames_per_sequence"]
+  if given is not None:
+    if given < 2 * min_frames:
       raise ValueError(
-          f"max_frames_per_sequence must be None or an integer >= 2 * min_frames = "
-          f"{2 * min_frames} (so that every piece of a cut video keeps >= min_frames frames), "
-          f"got {max_frames_per_sequence!r}.")
-  if use_positions not in (None, True, False):
-    raise ValueError(f"use_positions must be None (auto), True or False, got {use_positions!r}.")
+          f"--frames_per_sequence must be >= 2 x the training window = {2 * min_frames} (so "
+          f"that every piece of a cut video keeps a window), got {given!r}.")
+  elif max_frames_per_sequence is not None and (
+      not _is_int(max_frames_per_sequence) or max_frames_per_sequence < 2 * min_frames):
+    raise ValueError(
+        f"max_frames_per_sequence must be None or an integer >= 2 * min_frames = "
+        f"{2 * min_frames} (so that every piece of a cut video keeps >= min_frames frames), "
+        f"got {max_frames_per_sequence!r}.")
 
 
 def _file_checksum(path) -> dict:
@@ -339,7 +566,10 @@ def prepare_video_folder(folder, cache_dir=None, image_size: int = 64, frame_ste
                          max_frames_per_sequence: Optional[int] = DEFAULT_MAX_FRAMES_PER_SEQUENCE,
                          test_fraction: float = 0.1, skip_bad_files: bool = False,
                          keep_truncated_videos: bool = False,
-                         use_positions: Optional[bool] = None,
+                         use_positions: Optional[bool] = None, split_by: str = "auto",
+                         crop=None,
+                         cut_threshold: float = video_files.DEFAULT_CUT_THRESHOLD,
+                         frames_per_sequence: Optional[int] = None,
                          verbose: bool = True) -> VideoFolderCache:
   """Decodes a folder of videos / .npz files once into TFRecords (or finds the cache).
 
@@ -347,18 +577,26 @@ def prepare_video_folder(folder, cache_dir=None, image_size: int = 64, frame_ste
     folder: the folder (see the module docstring for what it may contain).
     cache_dir: where cache entries live; default <folder>/.video_structure_cache.
     image_size: S, frames are stored as S x S (centre crop + resize).
-    frame_step: keep every frame_step-th frame (temporal subsampling).
-    min_frames: files with fewer frames (after frame_step) are errors; use the model's
-      window length (observed + predicted steps).
-    max_frames_per_sequence: cut longer videos into near-equal consecutive pieces of at most
-      this many frames (None: one sequence per file); must be >= 2 * min_frames.
-    test_fraction: fraction of files in the test split (ignored with train/ test/ folders).
+    frame_step: keep every frame_step-th frame (temporal subsampling; `--frame_step`).
+    min_frames: files with fewer frames (after frame_step) are errors, and shorter stretches
+      between cuts are left out; use the model's window length (observed + predicted steps).
+    max_frames_per_sequence: cut longer stretches into near-equal consecutive pieces of at
+      most this many frames (None: one sequence per stretch); must be >= 2 * min_frames.
+    test_fraction: fraction of the files (split by files) or of each file's frames (split in
+      time) in the test split (ignored with train/ test/ folders).
     skip_bad_files: False: any bad file raises ValueError listing all bad files. True: they
       are left out and listed on stdout.
     keep_truncated_videos: False: truncated videos are bad files. True: their decoded frames
       are used, and a warning names them.
     use_positions: None: store `true_object_pos` if every file has it (an error if only some
       do); True: require it; False: ignore it.
+    split_by: "auto", "files" or "time" (module docstring; `--split_by`).
+    crop: None or (left, top, width, height) in source pixels, cut out of every frame before
+      the centre crop (`--crop`).
+    cut_threshold: shot-cut detection threshold in video and .gif files (0: off;
+      `video_files.detect_cuts`).
+    frames_per_sequence: the user's `--frames_per_sequence`, which replaces
+      max_frames_per_sequence when given (>= 2 * min_frames).
     verbose: print what is being built / reused (warnings are printed in any case).
 
   Returns:
@@ -366,10 +604,13 @@ def prepare_video_folder(folder, cache_dir=None, image_size: int = 64, frame_ste
 
   Raises:
     FileNotFoundError if the folder does not exist; ValueError for a folder without videos,
-    bad files (named), inconsistent positions or bad arguments.
+    bad files (named), inconsistent positions or bad arguments (naming the flag).
   """
-  _validate_arguments(image_size, frame_step, min_frames, max_frames_per_sequence,
-                      use_positions)
+  options = {"test_fraction": test_fraction, "skip_bad_files": skip_bad_files,
+             "keep_truncated_videos": keep_truncated_videos, "use_positions": use_positions,
+             "split_by": split_by, "crop": crop, "frame_step": frame_step,
+             "frames_per_sequence": frames_per_sequence, "cut_threshold": cut_threshold}
+  _validate_arguments(image_size, min_frames, max_frames_per_sequence, options)
   folder = os.path.abspath(os.fspath(folder))
   if not os.path.isdir(folder):
     raise FileNotFoundError(f"Video folder {folder!r} does not exist (or is not a folder).")
@@ -384,10 +625,14 @@ def prepare_video_folder(folder, cache_dir=None, image_size: int = 64, frame_ste
     print(f"Warning: video folder {folder}: ignoring {len(others)} "
           f"{'file' if len(others) == 1 else 'files'} (not {kinds}): {_listing(others)}",
           flush=True)
-  split_of = folder_listing.assign_splits([entry.relative_path for entry in entries], test_fraction)
-  settings = dict(_frame_settings(image_size, frame_step, min_frames, max_frames_per_sequence),
-                  test_fraction=float(test_fraction), skip_bad_files=bool(skip_bad_files),
-                  keep_truncated_videos=bool(keep_truncated_videos), use_positions=use_positions)
+  paths = [entry.relative_path for entry in entries]
+  effective = _effective(options, paths, max_frames_per_sequence)
+  if effective["split_by"] == "time" and folder_listing.has_split_folders(paths):
+    raise ValueError(f"Video folder {folder}: its train/ and test/ subfolders are the splits; "
+                     f"drop --split_by time, or move the files out of train/ and test/.")
+  split_of = (folder_listing.assign_splits(paths, test_fraction)
+              if effective["split_by"] != "time" else None)
+  settings = _cache_settings(image_size, min_frames, effective)
   files_digest = folder_listing.files_digest(entries)
   key_source = json.dumps({"settings": settings, "files": files_digest}, sort_keys=True)
   key = hashlib.sha256(key_source.encode("utf-8")).hexdigest()[:16]
@@ -404,16 +649,24 @@ def prepare_video_folder(folder, cache_dir=None, image_size: int = 64, frame_ste
         print(f"Video folder {folder}: reusing cache {directory} "
               f"({cache.num_sequences['train']} train / {cache.num_sequences['test']} test "
               f"sequences).", flush=True)
-      _print_left_out(folder, cache)
+      _print_left_out(folder, cache, min_frames)
       return cache
   if verbose:
-    print(f"Video folder {folder}: decoding {len(entries)} files into {directory} ...",
-          flush=True)
-  return _build_cache(folder, entries, files_digest, split_of, settings, directory, verbose)
+    print(f"Video folder {folder}: decoding {_plural(len(entries), 'file')} into {directory} "
+          f"...", flush=True)
+  return _build_cache(folder, entries, files_digest, split_of, settings, effective, directory,
+                      verbose)
 
 
-def _print_left_out(folder, cache):
-  """The warnings every start repeats: truncated videos kept, bad files skipped."""
+def _frame_range(stretch: dict) -> str:
+  """A left-out stretch (as recorded in metadata.json): `frames 242-249 (8 frames, test)`."""
+  first, last = stretch["frames"]
+  return f"frames {first}-{last} ({_plural(stretch['num_frames'], 'frame')}, {stretch['split']})"
+
+
+def _print_left_out(folder, cache, min_frames):
+  """The warnings every start repeats: truncated videos kept, bad files skipped, stretches too
+  short for a training window left out."""
   if cache.truncated_files:
     described = [f"{path} ({description})"
                  for path, description in sorted(cache.truncated_files.items())]
@@ -424,6 +677,13 @@ def _print_left_out(folder, cache):
     print(f"Skipped {len(cache.skipped_files)} bad files (--skip_bad_files):", flush=True)
     for path, reason in sorted(cache.skipped_files.items()):
       print(f"  {path}: {reason}", flush=True)
+  if cache.dropped_segments:
+    described = [f"{path} {_frame_range(stretch)}"
+                 for path, stretches in sorted(cache.dropped_segments.items())
+                 for stretch in stretches]
+    print(f"Note: video folder {folder}: left out {_plural(len(described), 'stretch', 'stretches')}"
+          f" shorter than a training window ({min_frames} frames) between shot cuts or split "
+          f"boundaries: {_listing(described)}", flush=True)
 
 
 def _delete_entry(directory):
@@ -453,7 +713,56 @@ def _bad_files_error(folder, errors, num_files):
                     f"{fix}:\n" + "\n".join(lines))
 
 
-def _build_cache(folder, entries, files_digest, split_of, settings, directory, verbose):
+def _file_sequences(relative_path, decoded, split_of, settings, effective, cuts_found,
+                    dropped_segments):
+  """The `folder_listing.Stretch`es of one file to store (in frame order), recording its cuts
+  and left-out stretches; raises ValueError (the reason, for the bad-file list) if none is
+  left.
+
+  Cuts are found at the source frame rate (`decoded.cut_thumbnails`); a cut before source frame
+  c starts the new shot at kept frame ceil(c / frame_step).
+  """
+  step, min_frames = settings["frame_step"], settings["min_frames"]
+  num_frames = decoded.images.shape[0]
+  source_cuts = []
+  if decoded.cut_thumbnails is not None:
+    source_cuts = video_files.detect_cuts(decoded.cut_thumbnails, effective["cut_threshold"])
+  cuts = sorted({-(-cut // step) for cut in source_cuts} & set(range(1, num_frames)))
+  if split_of is None:
+    parts = folder_listing.time_split_parts(num_frames, settings["test_fraction"])
+  else:
+    parts = [(split_of[relative_path], 0, num_frames)]
+  sequences, dropped = folder_listing.cut_sequences(parts, cuts, min_frames,
+                                                    settings["max_frames_per_sequence"])
+  stretches = [{"split": stretch.split, "num_frames": stretch.length,
+                "frames": [stretch.start * step, (stretch.stop - 1) * step]} for stretch in dropped]
+  if not sequences:
+    where = []
+    if cuts:
+      where.append(f"its shot cuts ({'frame' if len(source_cuts) == 1 else 'frames'} "
+                   f"{', '.join(map(str, source_cuts))})")
+    if split_of is None and len(parts) == 2:
+      where.append(f"the train/test boundary (frame {parts[1][1] * step})")
+    fix = " (--cut_threshold 0 turns cut detection off)" if cuts else ""
+    described = _listing(_frame_range(stretch) for stretch in stretches)
+    raise ValueError(f"divided at {' and '.join(where)}, no stretch holds a training window of "
+                     f"{min_frames} frames ({described}){fix}")
+  if source_cuts:
+    cuts_found[relative_path] = source_cuts
+  if stretches:
+    dropped_segments[relative_path] = stretches
+  return sequences
+
+
+def _build_cache(folder, entries, files_digest, split_of, settings, effective, directory,
+                 verbose):
+  """Decodes the files into a new cache entry in `directory` (published atomically).
+
+  Args:
+    split_of: {relative path: split} (a split by folders or files), or None (in time).
+    settings: the entry's settings (`_cache_settings`).
+    effective: the folder options as they determine what is stored (`_effective`).
+  """
   tf = _tensorflow()
   os.makedirs(os.path.dirname(directory), exist_ok=True)
   staging = tempfile.mkdtemp(prefix=".building-", dir=os.path.dirname(directory))
@@ -461,14 +770,16 @@ def _build_cache(folder, entries, files_digest, split_of, settings, directory, v
     writers = {split: tf.io.TFRecordWriter(os.path.join(staging, f"{split}.tfrecord"))
                for split in SPLITS}
     errors, files, counts = {}, {split: [] for split in SPLITS}, {split: 0 for split in SPLITS}
-    truncated = {}
+    truncated, cuts_found, dropped_segments = {}, {}, {}
     with_positions, without_positions, num_objects = [], [], set()
     try:
       for entry in entries:
         path = os.path.join(folder, entry.relative_path)
+        detect = bool(effective["cut_threshold"]) and path.lower().endswith(_CUT_EXTENSIONS)
         try:
           decoded = video_files.read_sequence_file(path, settings["image_size"],
-                                                   settings["frame_step"])
+                                                   settings["frame_step"], effective["crop"],
+                                                   cut_thumbnails=detect)
         except ValueError as error:
           # The listing names the file already.
           errors[entry.relative_path] = str(error).removeprefix(f"{path}: ")
@@ -490,20 +801,25 @@ def _build_cache(folder, entries, files_digest, split_of, settings, directory, v
         elif settings["use_positions"] is True and positions is None:
           errors[entry.relative_path] = "no 'true_object_pos' (--positions require)"
           continue
+        try:
+          sequences = _file_sequences(entry.relative_path, decoded, split_of, settings,
+                                      effective, cuts_found, dropped_segments)
+        except ValueError as error:
+          errors[entry.relative_path] = str(error)
+          continue
         (with_positions if positions is not None else without_positions).append(
             entry.relative_path)
         if positions is not None:
           num_objects.add(positions.shape[1])
-        split = split_of[entry.relative_path]
-        files[split].append(entry.relative_path)
-        first = 0
-        for length in folder_listing.split_lengths(images.shape[0],
-                                                   settings["max_frames_per_sequence"]):
-          piece_positions = None if positions is None else positions[first:first + length]
-          writers[split].write(_serialize(images[first:first + length], piece_positions,
-                                          entry.relative_path, first))
-          counts[split] += 1
-          first += length
+        for split in SPLITS:
+          if any(sequence.split == split for sequence in sequences):
+            files[split].append(entry.relative_path)
+        for sequence in sequences:
+          piece = slice(sequence.start, sequence.stop)
+          writers[sequence.split].write(_serialize(
+              images[piece], None if positions is None else positions[piece],
+              entry.relative_path, sequence.start))
+          counts[sequence.split] += 1
     finally:
       for writer in writers.values():
         writer.close()
@@ -522,7 +838,8 @@ def _build_cache(folder, entries, files_digest, split_of, settings, directory, v
         "settings": settings, "folder": folder, "files_digest": files_digest, "files": files,
         "num_sequences": counts, "num_objects": (num_objects.pop() if with_positions else None),
         "skipped_files": errors if settings["skip_bad_files"] else {},
-        "truncated_files": truncated,
+        "truncated_files": truncated, "split_by": effective["split_by"], "cuts": cuts_found,
+        "dropped_segments": dropped_segments,
         "records": {split: _file_checksum(os.path.join(staging, f"{split}.tfrecord"))
                     for split in SPLITS},
     }
@@ -540,9 +857,16 @@ def _build_cache(folder, entries, files_digest, split_of, settings, directory, v
       shutil.rmtree(staging, ignore_errors=True)
   cache = _open_cache(directory, verify=False)
   if verbose:
+    if cuts_found:
+      described = [f"{path} at frames {', '.join(map(str, frames))}"
+                   for path, frames in sorted(cuts_found.items())]
+      print(f"Shot cuts (--cut_threshold {effective['cut_threshold']:g}) in "
+            f"{len(cuts_found)} of {_plural(len(entries), 'file')}: {_listing(described)}",
+            flush=True)
     print(f"Built {directory}: {counts['train']} train / {counts['test']} test sequences "
-          f"from {len(files['train'])} / {len(files['test'])} files.", flush=True)
-  _print_left_out(folder, cache)
+          f"from {len(files['train'])} / {len(files['test'])} files (split by "
+          f"{effective['split_by']}).", flush=True)
+  _print_left_out(folder, cache, settings["min_frames"])
   return cache
 
 
@@ -560,7 +884,9 @@ def _open_cache(directory, verify: bool) -> VideoFolderCache:
         directory=directory, image_size=metadata["settings"]["image_size"],
         num_objects=metadata["num_objects"], num_sequences=metadata["num_sequences"],
         files=metadata["files"], skipped_files=metadata["skipped_files"],
-        truncated_files=metadata["truncated_files"])
+        truncated_files=metadata["truncated_files"],
+        split_by=metadata.get("split_by", metadata["settings"].get("split_by", "files")),
+        cuts=metadata.get("cuts", {}), dropped_segments=metadata.get("dropped_segments", {}))
     records = metadata["records"]
   except FileNotFoundError as error:
     raise CorruptCacheError("metadata.json is missing") from error
@@ -599,10 +925,16 @@ def load_split(cache: VideoFolderCache, split: str):
     raise ValueError(f"Unknown split {split!r} of video folder cache {cache.directory}; "
                      f"known splits: {', '.join(SPLITS)}.")
   if cache.num_sequences[split] == 0:
+    if cache.split_by == "time":
+      fix = ("each video's test part is shorter than a training window; pass a larger "
+             "--test_fraction or add videos")
+    else:
+      fix = ("pass --split_by time (to test on the end of each video), --test_fraction > 0, "
+             "or use train/ and test/ subfolders")
     raise ValueError(
-        f"Split {split!r} of video folder cache {cache.directory} is empty (files per split: "
-        f"{ {s: len(cache.files[s]) for s in SPLITS} }); add files, pass --test_fraction > 0 "
-        f"or use train/ and test/ subfolders.")
+        f"Split {split!r} of video folder cache {cache.directory} is empty "
+        f"({len(cache.files['train'])} train / {len(cache.files['test'])} test files, split by "
+        f"{cache.split_by}); {fix}.")
   size = cache.image_size
   num_objects = cache.num_objects
   feature_spec = {
