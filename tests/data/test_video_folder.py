@@ -6,8 +6,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import types
 
 import av
@@ -20,12 +18,11 @@ from PIL import Image
 from video_structure.cli import evaluate as evaluate_cli
 from video_structure.cli import train as train_cli
 from video_structure.data import folder_listing
+from video_structure.data import folder_options
 from video_structure.data import sources
 from video_structure.data import video_files
 from video_structure.data import video_folder as vf
 from video_structure.data import windows as windows_lib
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Codec tolerance for solid colours: YUV 4:2:0 conversion and compression change a colour by a
 # few levels (measured max 2 for these files).
@@ -142,7 +139,8 @@ def test_cache_is_reused_and_invalidated(mixed_folder, tmp_path, capsys):
 def test_default_cache_dir_is_hidden_inside_folder(mixed_folder):
   folder, _ = mixed_folder
   cache = vf.prepare_video_folder(folder, min_frames=8, verbose=False)
-  assert os.path.dirname(cache.directory) == os.path.join(folder, vf.DEFAULT_CACHE_DIR_NAME)
+  assert os.path.dirname(cache.directory) == os.path.join(
+      folder, folder_options.DEFAULT_CACHE_DIR_NAME)
   # The cache folder is hidden, so it is not scanned as input the second time.
   again = vf.prepare_video_folder(folder, min_frames=8, verbose=False)
   assert again.directory == cache.directory
@@ -385,11 +383,11 @@ def test_folder_options_are_remembered(tmp_path, capsys):
   assert len(list(sources.prepare(config, data_dir,
                                   folder_options={"test_fraction": 0.25}).test)) == 1
   # Other frame settings or other files: the defaults.
-  assert vf.resolve_folder_options(folder, {}, data_dir / "video_folders",
-                                   min_frames=5) == vf.FOLDER_OPTION_DEFAULTS
+  assert folder_options.resolve_folder_options(
+      folder, {}, data_dir / "video_folders", min_frames=5) == folder_options.FOLDER_OPTION_DEFAULTS
   np.savez(folder / "clip_new.npz", image=np.zeros((8, 64, 64, 3), np.uint8))
-  assert vf.resolve_folder_options(folder, {}, data_dir / "video_folders",
-                                   min_frames=4) == vf.FOLDER_OPTION_DEFAULTS
+  assert folder_options.resolve_folder_options(
+      folder, {}, data_dir / "video_folders", min_frames=4) == folder_options.FOLDER_OPTION_DEFAULTS
 
 
 def test_empty_and_missing_folders(tmp_path):
@@ -550,7 +548,7 @@ def _messages_naming_flags(tmp_path):
   for test_fraction in (0.25, 0.5):
     vf.prepare_video_folder(mixed, cache_dir=tmp_path / "cache", min_frames=4,
                             use_positions=False, test_fraction=test_fraction)
-  error_of(vf.resolve_folder_options, mixed, {}, tmp_path / "cache", min_frames=4)
+  error_of(folder_options.resolve_folder_options, mixed, {}, tmp_path / "cache", min_frames=4)
   # Real footage: shots too short, a crop too large, a split in time, bad values.
   shots = tmp_path / "shots"
   shots.mkdir()
@@ -590,7 +588,7 @@ def test_every_flag_a_message_advises_is_accepted(tmp_path):
     train_args = train_cli.parse_args(argv)
     evaluate_args = evaluate_cli.build_parser().parse_args(["--run_dir", "run"] + argv[2:])
     for args in (train_args, evaluate_args):
-      assert vf.folder_options_from_args(args) == {
+      assert folder_options.folder_options_from_args(args) == {
           "--skip_bad_files": {"skip_bad_files": True},
           "--keep_truncated_videos": {"keep_truncated_videos": True},
           "--positions": {"use_positions": False},
@@ -600,22 +598,10 @@ def test_every_flag_a_message_advises_is_accepted(tmp_path):
           "--crop": {"crop": (0, 0, 32, 32)},
           "--frame_step": {"frame_step": 2},
           "--frames_per_sequence": {"frames_per_sequence": 64}}[flag]
-    assert train_args.folder_options == vf.folder_options_from_args(train_args)
+    assert train_args.folder_options == folder_options.folder_options_from_args(train_args)
   # The --no- forms undo a remembered value.
   assert train_cli.parse_args(["--no-skip_bad_files", "--positions", "auto"]).folder_options == {
       "skip_bad_files": False, "use_positions": None}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
-def test_help_lists_the_folder_flags(script):
-  result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, script), "--help"],
-                          capture_output=True, text=True, timeout=300, check=True)
-  for flag in ("--test_fraction", "--skip_bad_files", "--no-skip_bad_files",
-               "--keep_truncated_videos", "--positions {auto,ignore,require}",
-               "--split_by {auto,files,time}", "--crop LEFT,TOP,WIDTH,HEIGHT", "--frame_step",
-               "--frames_per_sequence", "--cut_threshold"):
-    assert flag in result.stdout, (script, flag)
 
 
 # ----------------------------------------------------------------------------------------
@@ -743,7 +729,7 @@ def test_folders_that_split_by_file_keep_their_split_and_cache_key(tmp_path, mix
     json.dump(metadata, stream)
   shutil.rmtree(vf.prepare_video_folder(videos, **video_kwargs).directory)
   capsys.readouterr()
-  options = vf.resolve_folder_options(videos, {}, tmp_path / "cache", min_frames=8)
+  options = folder_options.resolve_folder_options(videos, {}, tmp_path / "cache", min_frames=8)
   assert options["cut_threshold"] == 0.0 and options["split_by"] == "files"
   assert capsys.readouterr().out == (f"Video folder {videos}: using the options its cache was "
                                      f"built with: --test_fraction 0.5 --cut_threshold 0.\n")
@@ -997,27 +983,8 @@ def test_folder_option_checks_name_the_flag(tmp_path, kwargs, message):
   assert str(error.value).startswith(message)
   if "frames_per_sequence" not in kwargs:  # Checked against the window only when preparing.
     with pytest.raises(ValueError) as error:
-      vf.resolve_folder_options(tmp_path, kwargs)
+      folder_options.resolve_folder_options(tmp_path, kwargs)
     assert str(error.value).startswith(message)
-
-
-@pytest.mark.parametrize("flag, value, message", [
-    ("--crop", "1,2,3", "argument --crop: expected LEFT,TOP,WIDTH,HEIGHT: four integers"),
-    ("--crop", "0,0,1,5", "argument --crop: expected LEFT,TOP,WIDTH,HEIGHT"),
-    ("--crop", "a,b,c,d", "argument --crop: expected LEFT,TOP,WIDTH,HEIGHT"),
-    ("--frame_step", "0", "argument --frame_step: expected a positive integer, got '0'."),
-    ("--frames_per_sequence", "x", "argument --frames_per_sequence: expected a positive "
-                                   "integer, got 'x'."),
-    ("--cut_threshold", "1", "argument --cut_threshold: expected 0 (no cut detection) or a "
-                             "number > 1, got '1'."),
-    ("--split_by", "frames", "argument --split_by: invalid choice: 'frames'"),
-])
-def test_folder_flags_are_checked_on_the_command_line(capsys, flag, value, message):
-  for parse in (train_cli.parse_args,
-                lambda argv: evaluate_cli.build_parser().parse_args(["--run_dir", "run"] + argv)):
-    with pytest.raises(SystemExit):
-      parse([flag, value])
-    assert message in capsys.readouterr().err
 
 
 def test_new_folder_options_are_remembered(tmp_path, capsys):

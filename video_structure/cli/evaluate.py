@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser():
-  # Loads no TensorFlow (video_folder imports it on first use).
-  from video_structure.data import video_folder  # pylint: disable=import-outside-toplevel
+  # Loads no TensorFlow.
+  from video_structure.data import folder_options  # pylint: disable=import-outside-toplevel
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--run_dir", required=True, help="A run directory written by train.py "
@@ -106,7 +106,7 @@ def build_parser():
   compute.add_argument("--sequences_per_call", type=int, default=64,
                        help="Decoded sequences (windows x samples) per model call; bounds "
                             "memory.")
-  video_folder.add_folder_arguments(parser)
+  folder_options.add_folder_arguments(parser)
   return parser
 
 
@@ -130,8 +130,8 @@ def main(argv=None):
     parser.error(f"--seed must be >= 0, got {args.seed}.")
   # Imported here, not at the top: `--help` and argument errors answer without loading
   # TensorFlow.
+  from video_structure.data import folder_options
   from video_structure.data import sources
-  from video_structure.data import video_folder
   from video_structure.evaluation import data as evaluation_data
   from video_structure.evaluation import model_calls
   from video_structure.evaluation import protocol
@@ -207,7 +207,7 @@ def main(argv=None):
     run_info.update(checkpoint=run.info()["checkpoint"], step=run.step)
   progress.update(1)
   source = sources.prepare(config, args.data_dir, test_split=args.split,
-                           folder_options=video_folder.folder_options_from_args(args))
+                           folder_options=folder_options.folder_options_from_args(args))
   data = evaluation_data.load_evaluation_data(config, args.data_dir, args.split,
                                               args.num_train_windows, args.num_test_windows,
                                               source=source)

@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def parse_args(argv=None):
   # Imported here, after TF_CPP_MIN_LOG_LEVEL is set (presets imports TensorFlow).
   from video_structure import presets  # pylint: disable=import-outside-toplevel
-  from video_structure.data import video_folder  # pylint: disable=import-outside-toplevel
+  from video_structure.data import folder_options  # pylint: disable=import-outside-toplevel
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--dataset", default="basketball",
@@ -66,11 +66,11 @@ def parse_args(argv=None):
                       help="multi_worker: how workers split the training windows (see "
                            "data/windows.py SHARD_POLICIES); `data` gives exactly one device's "
                            "batches.")
-  video_folder.add_folder_arguments(parser)
+  folder_options.add_folder_arguments(parser)
   presets.add_config_arguments(parser)
   args = parser.parse_args(argv)
   # The video-folder flags given, for sources.prepare.
-  args.folder_options = video_folder.folder_options_from_args(args)
+  args.folder_options = folder_options.folder_options_from_args(args)
   return args
 
 

@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 
 from video_structure.data import basketball
 from video_structure.data import dmcs
+from video_structure.data import folder_options as folder_options_lib
 from video_structure.data import human_motion
 from video_structure.data import tfds_builders
 from video_structure.data import video_folder
@@ -178,7 +179,7 @@ def prepare(config, data_dir="data", manual_dir=None, test_split="test", folder_
     manual_dir: a Human3.6M copy (human36m with dataset_config `h36m` only).
     test_split: the split evaluation reads (`test`, or a sub-split such as `test[:100]`).
     folder_options: video folders: the folder options the user gave ({option: value},
-      `video_folder.folder_options_from_args` of the flags `video_folder.add_folder_arguments`
+      `folder_options.folder_options_from_args` of the flags `folder_options.add_folder_arguments`
       adds); the others are those the folder's cache was built with, else the defaults.
 
   Returns:
@@ -211,10 +212,10 @@ def prepare(config, data_dir="data", manual_dir=None, test_split="test", folder_
       min_frames=config.sequence_length,
       # Every piece of a cut video must hold a window, so pieces may be up to two windows long
       # (more than the default for windows over 128 frames).
-      max_frames_per_sequence=max(video_folder.DEFAULT_MAX_FRAMES_PER_SEQUENCE,
+      max_frames_per_sequence=max(folder_options_lib.DEFAULT_MAX_FRAMES_PER_SEQUENCE,
                                   2 * config.sequence_length))
-  options = video_folder.resolve_folder_options(config.dataset_path, folder_options,
-                                                **folder_settings)
+  options = folder_options_lib.resolve_folder_options(config.dataset_path, folder_options,
+                                                      **folder_settings)
   cache = video_folder.prepare_video_folder(config.dataset_path, **folder_settings, **options)
   num_objects = cache.num_objects
   object_names = (None if not num_objects else
