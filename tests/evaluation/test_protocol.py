@@ -492,8 +492,10 @@ def test_run_evaluation_writes_json_and_figures_with_standins(tmp_path):
                              run_info={"checkpoint": "fake"})
   with open(tmp_path / "evaluation.json") as f:
     written = json.load(f)
-  assert set(written) == {"schema_version", "run", "settings", "data", "tracking", "video",
-                          "fvd", "figures", "diversity", "skipped", "timing"}
+  assert set(written) == {"schema_version", "run", "settings", "data", "keypoints_on_motion",
+                          "tracking", "video", "fvd", "figures", "diversity", "skipped",
+                          "timing"}
+  assert 0.0 <= written["keypoints_on_motion"]["share_on_motion"] <= 1.0
   assert written["run"] == {"checkpoint": "fake", "model_type": "struct_vrnn"}
   # num_vgg_windows=2 limits the VGG16 metrics; LPIPS-AlexNet covers every video window.
   assert written["video"]["vgg_cosine"]["num_windows"] == 2

@@ -42,6 +42,7 @@ from video_structure.evaluation import fvd
 from video_structure.evaluation import i3d
 from video_structure.evaluation import lpips
 from video_structure.evaluation import model_calls
+from video_structure.evaluation import motion
 from video_structure.evaluation import pretrained
 from video_structure.evaluation import report as report_lib
 from video_structure.evaluation import tracking
@@ -488,6 +489,10 @@ def run_evaluation(model, data, settings, output_dir, feature_metrics=_AUTO, fvd
     test_keypoints = detect_representation(calls, test_frames, settings.batch_size, progress,
                                            done_offset=fit_batches)
   progress.end()
+
+  # Where the keypoints sit (also for data without positions, e.g. a user's footage).
+  if test_keypoints is not None and model_calls.has_keypoints(config):
+    report["keypoints_on_motion"] = motion.keypoints_on_motion(test_keypoints, test_frames)
 
   # 2. Tracking.
   num_objects = data.test_positions.shape[2] if has_positions else 0

@@ -117,6 +117,10 @@ def summary_lines(report):
         f"{tracking_report['num_observed']} observed: best of {tracking_report['num_samples']} "
         f"samples {prediction['best_of_samples_px_last_step']:.2f} px vs repeat-last "
         f"{prediction['repeat_last_px_last_step']:.2f} px")
+  placement = report.get("keypoints_on_motion")
+  if placement and placement["share_on_motion"] is not None:
+    lines.append(f"Keypoints on moving pixels: {100 * placement['share_on_motion']:.0f}% of the "
+                 f"active keypoints (chance {100 * placement['chance']:.0f}%)")
   video = report.get("video", {})
   for name in VIDEO_METRICS:
     curves = video.get(name, {})
