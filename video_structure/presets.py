@@ -151,14 +151,30 @@ def _parse_bool(text):
   raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
+def _parse_precision(text):
+  """`--mixed_precision`: true/false, or `auto` (train.py decides by the hardware:
+  `training/precision.py`)."""
+  if str(text).strip().lower() == "auto":
+    return "auto"
+  try:
+    return _parse_bool(text)
+  except argparse.ArgumentTypeError:
+    raise argparse.ArgumentTypeError(f"expected auto, true or false, got {text!r}") from None
+
+
 def _add_fields(group, fields, default_note):
   for field in fields.values():
     if field.name == "dataset":
       continue
     kind = _parse_bool if field.type in (bool, "bool") else {
         "int": int, "float": float, "str": str}.get(field.type, field.type)
-    group.add_argument(f"--{field.name}", type=kind, default=None,
-                       help=f"{field.metadata['doc']} ({default_note}: {field.default!r})")
+    help_text = f"{field.metadata['doc']} ({default_note}: {field.default!r})"
+    if field.name == "mixed_precision":
+      kind = _parse_precision
+      help_text = (f"{field.metadata['doc']} `auto`: bfloat16 where the hardware computes it "
+                   f"natively (a GPU, or a CPU with AVX512_BF16 or AMX), else float32; a "
+                   f"resumed run keeps its precision. ({default_note}: {field.default!r})")
+    group.add_argument(f"--{field.name}", type=kind, default=None, help=help_text)
 
 
 def add_config_arguments(parser):

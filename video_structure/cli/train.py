@@ -112,15 +112,30 @@ def _train(argv, until_return):
   from video_structure.training import checkpoints
   from video_structure.training import export
   from video_structure.training import figures
+  from video_structure.training import precision
   from video_structure.training import run_dir as run_dir_lib
   from video_structure.training import run_lock
 
   preset = args.preset or ("paper" if tf.config.list_physical_devices("GPU") else "cpu")
   dataset_name, dataset_path = sources.dataset_for_argument(args.dataset)
+  run_name = (os.path.basename(os.path.normpath(dataset_path)) if dataset_path
+              else dataset_name)
+  run_dir = args.run_dir or os.path.join(
+      "runs", f"{run_name}_{preset}" + ("" if args.model == "struct_vrnn" else f"_{args.model}"))
   overrides = presets.variant_overrides(args.model)
   if dataset_path:
     overrides["dataset_path"] = dataset_path
   overrides.update(presets.overrides_from_args(args))
+  if overrides.get("mixed_precision") == "auto":
+    resuming = not args.restart and os.path.isfile(os.path.join(run_dir,
+                                                                run_dir_lib.CONFIG_FILE))
+    use_bfloat16, message = precision.resolve_auto(
+        resuming, bool(tf.config.list_physical_devices("GPU")), precision.cpu_flags())
+    if use_bfloat16 is None:  # The precision the run was started with.
+      use_bfloat16 = run_dir_lib.load_config(run_dir).model.mixed_precision
+    else:
+      print(message, flush=True)
+    overrides["mixed_precision"] = use_bfloat16
   run_config = presets.get_config(dataset_name, preset, recipe=args.recipe, **overrides)
   config = run_config.model
   if config.num_steps % config.log_every_steps or (
@@ -140,10 +155,6 @@ def _train(argv, until_return):
         "--strategy multi_worker feeds the model frames only (Keras 3.15 cannot start a "
         "multi-worker fit on dict batches, keras-team/keras#20329), but supervised_weight > 0 "
         "or action_size > 0 needs the positions or actions too; use --strategy mirrored.")
-  run_name = (os.path.basename(os.path.normpath(dataset_path)) if dataset_path
-              else dataset_name)
-  run_dir = args.run_dir or os.path.join(
-      "runs", f"{run_name}_{preset}" + ("" if args.model == "struct_vrnn" else f"_{args.model}"))
   config_path = os.path.join(run_dir, run_dir_lib.CONFIG_FILE)
   if is_chief:  # Only the chief writes to the run directory, so only it needs the lock.
     until_return.enter_context(run_lock.RunLock(run_dir))
