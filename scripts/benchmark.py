@@ -1,14 +1,24 @@
-"""Speed benchmark: training steps/s, frames/s and peak memory per preset and precision, and the
-Basketball generator's frames/s.
+"""Speed benchmark: training steps/s, frames/s, achieved GFLOP/s against this machine's measured
+conv peak, and peak memory per preset and precision, and the Basketball generator's frames/s.
 
   python scripts/benchmark.py                 # all rows; writes docs/benchmarks.md
   python scripts/benchmark.py --presets cpu --precisions float32 --steps 5
+  python scripts/benchmark.py --peak_only     # the conv / matmul peak and the CPU alone (~10 s)
+  python scripts/benchmark.py --tiny          # smoke test: tiny model, 1 step, writes nothing
   python scripts/benchmark.py --scaling       # 1 vs 2 replicas and Beam workers (own section)
 
 Each (preset, precision) row runs in its own process so that its peak resident memory
 (`ru_maxrss`) is its own. Steps are timed after two warm-up steps (graph tracing), on random
 frames of the preset's batch shape; the input pipeline is measured separately (it is never the
 bottleneck: see the `pipeline` row).
+
+GFLOP/s: the FLOPs of a training step, counted analytically from the preset's config
+(`video_structure/training/flops.py`: every conv and matmul, forward and backward, 2 FLOPs per
+multiply-add), divided by its measured seconds. Before the rows, a separate process measures
+this machine's peak (`flops.measure_peak`: a large 3x3 conv and a matmul, float32, and bfloat16
+when a bfloat16 row is measured), so each row is also a percentage of the conv peak of its
+precision (the mixed_bfloat16 rows run their convs in bfloat16). The CPU model and the flags
+that decide conv speed (AVX-512, AVX512_BF16, AMX) are in the output and the JSON.
 
 `--scaling` measures data parallelism instead (docs/scaling.md): the cpu preset trained with
 `fit` on 1 and 2 logical CPU devices (MirroredStrategy) at the global batch of each row, and the
@@ -28,20 +38,29 @@ import sys
 import time
 
 from video_structure import io_utils
+from video_structure.training import flops
 
 # Run with the project installed (`pip install -e .`, scripts/setup.sh does it) or the
 # repository on PYTHONPATH.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `--tiny`: the tests' tiny model (tests/helpers.py, TINY_MODEL) on top of each preset.
+TINY_OVERRIDES = dict(batch_size=2, initial_filters=4, rnn_units=16, num_samples=3,
+                      prior_net_size=4, posterior_net_size=8, decoder_net_size=8, latent_size=4,
+                      num_keypoints=4)
+# The dtype of a precision's convs, whose peak its training rows are compared with.
+PEAK_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
 
 
-def measure_training(preset, precision, steps):
+def measure_training(preset, precision, steps, tiny=False):
   import tensorflow as tf
   from video_structure import presets
   from video_structure.training import builder
   run_config = presets.get_config("basketball", preset,
-                                  mixed_precision=precision == "mixed_bfloat16")
+                                  mixed_precision=precision == "mixed_bfloat16",
+                                  **(TINY_OVERRIDES if tiny else {}))
   config = run_config.model
+  count = flops.training_step(config, run_config.recipe)
   model = builder.build_model(run_config)
   frames = tf.random.uniform([config.batch_size, config.sequence_length, config.image_size,
                               config.image_size, 3], -0.5, 0.5)
@@ -52,12 +71,67 @@ def measure_training(preset, precision, steps):
   for _ in range(steps):
     model.train_on_batch(batch)
   seconds = (time.perf_counter() - start) / steps
-  return {"preset": preset, "precision": precision, "batch": config.batch_size,
+  return {"preset": preset, "precision": precision, "tiny": tiny, "batch": config.batch_size,
           "frames_per_step": config.batch_size * config.sequence_length,
           "seconds_per_step": seconds, "steps_per_second": 1.0 / seconds,
           "frames_per_second": config.batch_size * config.sequence_length / seconds,
+          "flops_per_step": count.flops, "gflops_per_second": count.flops / seconds / 1e9,
+          "macs": count.as_dict(),
           "parameters": model.count_params(),
           "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure_machine(precisions, seconds):
+  """The CPU and its conv / matmul peak in the dtype of each precision (`flops.measure_peak`)."""
+  dtypes = sorted({PEAK_DTYPES[precision] for precision in precisions},
+                  key=list(PEAK_DTYPES.values()).index)
+  return {"cpu": flops.cpu_info(),
+          "peaks": {dtype: flops.measure_peak(dtype, seconds=seconds) for dtype in dtypes}}
+
+
+def machine_lines(machine):
+  """Console lines of `measure_machine`'s result."""
+  lines = [f"CPU: {flops.describe_cpu(machine['cpu'])}"]
+  for dtype, peak in machine["peaks"].items():
+    lines.append(f"Measured peak, {dtype}: conv {peak['conv_gflops']:.1f} GFLOP/s (median "
+                 f"{peak['conv_gflops_median']:.1f}), matmul {peak['matmul_gflops']:.1f} GFLOP/s "
+                 f"(median {peak['matmul_gflops_median']:.1f})")
+  return lines
+
+
+def add_peak(row, machine):
+  """Adds the conv peak of the row's precision and the row's share of it."""
+  peak = machine["peaks"][PEAK_DTYPES[row["precision"]]]["conv_gflops"]
+  row["conv_peak_gflops"] = peak
+  row["percent_of_conv_peak"] = 100 * row["gflops_per_second"] / peak
+  return row
+
+
+def training_line(row):
+  return (f"  training step: {row['gflops_per_second']:.1f} GFLOP/s = "
+          f"{row['percent_of_conv_peak']:.0f}% of this machine's measured conv peak "
+          f"{row['conv_peak_gflops']:.1f} GFLOP/s ({PEAK_DTYPES[row['precision']]}; "
+          f"{row['flops_per_step'] / 1e9:.2f} GFLOP per step)")
+
+
+def peak_section(machine):
+  """The markdown of the measured peak: one line on the CPU and a table of the kernels."""
+  conv = flops.PEAK_CONV
+  dtypes = list(machine["peaks"])
+  lines = [
+      f"CPU: {flops.describe_cpu(machine['cpu'])}. Measured peak in the same run "
+      f"(`python scripts/benchmark.py --peak_only`): the fastest of repeated calls after two "
+      f"warm-up calls.",
+      "",
+      "| kernel | " + " | ".join(f"{dtype} GFLOP/s" for dtype in dtypes) + " |",
+      "|---|" + "---|" * len(dtypes),
+      f"| conv {conv['kernel_size']}x{conv['kernel_size']}, {conv['in_channels']} -> "
+      f"{conv['out_channels']} channels, {conv['size']}x{conv['size']}, batch {conv['batch']} | "
+      + " | ".join(f"{machine['peaks'][dtype]['conv_gflops']:.1f}" for dtype in dtypes) + " |",
+      f"| matmul {flops.PEAK_MATMUL_SIZE} x {flops.PEAK_MATMUL_SIZE} x "
+      f"{flops.PEAK_MATMUL_SIZE} | "
+      + " | ".join(f"{machine['peaks'][dtype]['matmul_gflops']:.1f}" for dtype in dtypes) + " |"]
+  return lines
 
 
 def measure_generator(num_sequences=500, num_frames=50):
@@ -282,10 +356,25 @@ def main():
   parser.add_argument("--generation_sizes", type=lambda text: tuple(map(int, text.split("+"))),
                       nargs="+", default=[(448, 64), (1792, 256)], metavar="TRAIN+TEST",
                       help="--scaling: the two Basketball sizes timed (train+test sequences).")
+  parser.add_argument("--peak_only", action="store_true",
+                      help="Measure only this machine's conv / matmul peak (the dtypes of "
+                           "--precisions) and print it with the CPU; writes nothing.")
+  parser.add_argument("--peak_seconds", type=float, default=None,
+                      help="Timed seconds per peak kernel and dtype (default: 2; 0 with --tiny).")
+  parser.add_argument("--tiny", action="store_true",
+                      help="Smoke test: the tests' tiny model on each preset, 1 timed step, a "
+                           "short peak, no data rows; prints and writes nothing.")
   parser.add_argument("--replicas_one", nargs=2, type=int, help=argparse.SUPPRESS)
   parser.add_argument("--generation_one", nargs=5, help=argparse.SUPPRESS)
   args = parser.parse_args()
+  peak_seconds = args.peak_seconds if args.peak_seconds is not None else (
+      0.0 if args.tiny else 2.0)
 
+  if args.peak_only:
+    machine = measure_machine(args.precisions, peak_seconds)
+    print("\n".join(machine_lines(machine)))
+    print(json.dumps(machine))
+    return
   if args.replicas_one:
     print(json.dumps(measure_replicas(*args.replicas_one, steps=args.steps or 10)))
     return
@@ -300,22 +389,30 @@ def main():
 
   if args.one:
     preset, precision = args.one
-    steps = args.steps or (10 if preset == "cpu" else 3)
-    print(json.dumps(measure_training(preset, precision, steps)))
+    steps = args.steps or (1 if args.tiny else 10 if preset == "cpu" else 3)
+    print(json.dumps(measure_training(preset, precision, steps, tiny=args.tiny)))
     return
 
+  print("Measuring this machine's conv / matmul peak ...", flush=True)
+  machine = _run_json(["--peak_only", "--peak_seconds", peak_seconds, "--precisions",
+                       *args.precisions])
+  print("\n".join(machine_lines(machine)), flush=True)
   rows = []
   for preset in args.presets:
     for precision in args.precisions:
-      command = [sys.executable, os.path.abspath(__file__), "--one", preset, precision]
+      arguments = ["--one", preset, precision] + (["--tiny"] if args.tiny else [])
       if args.steps:
-        command += ["--steps", str(args.steps)]
-      print(f"Measuring {preset} / {precision} ...", flush=True)
-      output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-      rows.append(json.loads(output.strip().splitlines()[-1]))
+        arguments += ["--steps", args.steps]
+      print(f"Measuring {preset} / {precision}{' (tiny model)' if args.tiny else ''} ...",
+            flush=True)
+      rows.append(add_peak(_run_json(arguments), machine))
       print(f"  {rows[-1]['steps_per_second']:.3f} steps/s, "
             f"{rows[-1]['frames_per_second']:.1f} frames/s, "
             f"{rows[-1]['peak_memory_mb']:.0f} MB", flush=True)
+      print(training_line(rows[-1]), flush=True)
+  if args.tiny:
+    print(json.dumps({"machine": machine, "rows": rows}))
+    return
   generator = measure_generator()
   human = measure_human_generator()
   dmcs_rates = measure_dmcs_generator()
@@ -325,19 +422,25 @@ def main():
       "# Benchmarks",
       "",
       f"Measured {datetime.date.today()} with `python scripts/benchmark.py` on "
-      f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+      f"{os.cpu_count()} CPU cores ({machine['cpu']['model'] or platform.machine()}), "
       f"no GPU. Training rows: one train step (vision + dynamics + losses + Adam) on the "
-      f"preset's batch, after two warm-up steps; peak memory is the process's resident peak.",
+      f"preset's batch, after two warm-up steps; peak memory is the process's resident peak. "
+      f"GFLOP/step: the step's convs and matmuls, forward and backward, counted from the "
+      f"config (`video_structure/training/flops.py`); GFLOP/s: that over the measured time; "
+      f"% of conv peak: of the conv peak below in the precision of the row's convs.",
       "",
-      "| preset | precision | batch x frames | s/step | steps/s | frames/s | parameters | "
-      "peak memory |",
-      "|---|---|---|---|---|---|---|---|"]
+      "| preset | precision | batch x frames | s/step | steps/s | frames/s | GFLOP/step | "
+      "GFLOP/s | % of conv peak | parameters | peak memory |",
+      "|---|---|---|---|---|---|---|---|---|---|---|"]
   for row in rows:
     lines.append(
         f"| {row['preset']} | {row['precision']} | {row['batch']} x "
         f"{row['frames_per_step'] // row['batch']} | {row['seconds_per_step']:.2f} | "
         f"{row['steps_per_second']:.3f} | {row['frames_per_second']:.0f} | "
+        f"{row['flops_per_step'] / 1e9:.1f} | {row['gflops_per_second']:.1f} | "
+        f"{row['percent_of_conv_peak']:.0f}% | "
         f"{row['parameters']:,} | {row['peak_memory_mb']:.0f} MB |")
+  lines += [""] + peak_section(machine)
   lines += [
       "",
       "| data | frames/s |",

@@ -7,6 +7,8 @@ strategies, the SavedModel export and the figures drawn at the end of a run.
   callbacks.py    NaN guard, progress line, loss log and TensorBoard summaries
   run_lock.py     one trainer per run directory (a lock naming its holder)
   reproducibility.py  bit-reproducible training steps
+  precision.py    `--mixed_precision auto`: bfloat16 where the hardware computes it
+  flops.py        the analytic FLOP count of a training step; the machine's measured peak
   strategies.py   the tf.distribute strategy of a run (train.py --strategy)
   export.py       the SavedModel with inference signatures
   figures.py      prediction figures (PNG and GIF) and TensorBoard example images
