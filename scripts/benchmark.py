@@ -215,7 +215,8 @@ def measure_replicas(num_devices, global_batch, steps):
 
 def measure_generation(mode, workers, num_train, num_test, work_dir):
   """Seconds to generate a Basketball config of paper settings with `num_train` / `num_test`
-  sequences: `plain`, or `beam` on the DirectRunner with `workers` processes."""
+  sequences: `plain` with `workers` worker processes, or `beam` on the DirectRunner with
+  `workers` processes."""
   import shutil
   import tensorflow_datasets as tfds
   from video_structure.data import beam
@@ -226,7 +227,8 @@ def measure_generation(mode, workers, num_train, num_test, work_dir):
   directory = os.path.join(work_dir, f"{mode}_{workers}")
   shutil.rmtree(directory, ignore_errors=True)
   options = beam.direct_runner_options(workers) if mode == "beam" else None
-  builder = builder_lib.Builder(data_dir=directory, config=config)
+  builder = builder_lib.Builder(data_dir=directory, config=config,
+                                num_workers=workers if mode == "plain" else None)
   start = time.perf_counter()
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP,
@@ -280,7 +282,7 @@ def scaling_section(replica_rows, generation_rows, paper_sequences):
           large["sequences"] - small["sequences"], 1)
       fixed = small["seconds"] - per_sequence * small["sequences"]
       paper_minutes = (fixed + per_sequence * paper_sequences) / 60
-      label = "plain (one process)" if mode == "plain" else "Beam DirectRunner"
+      label = "plain (worker processes)" if mode == "plain" else "Beam DirectRunner"
       for row in rows:
         lines.append(f"| {label} | {workers} | {row['sequences']:,} | {row['seconds']:.1f} | "
                      f"{fixed:.1f} | {1000 * per_sequence:.2f} | {paper_minutes:.0f} min |")
@@ -317,7 +319,7 @@ def run_scaling(args):
   if have_beam:
     import tempfile
     with tempfile.TemporaryDirectory() as work_dir:
-      for mode, workers in (("plain", 1), ("beam", 1), ("beam", 2)):
+      for mode, workers in (("plain", 1), ("plain", 2), ("beam", 1), ("beam", 2)):
         for num_train, num_test in args.generation_sizes:
           print(f"Generating {num_train} + {num_test} sequences, {mode}, {workers} worker(s) ...",
                 flush=True)

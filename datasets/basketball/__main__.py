@@ -1,7 +1,7 @@
-"""`python -m datasets.basketball --config paper [--beam_pipeline_options ...]` (from the
-repository root): generates the Basketball data with `video_structure.data.builders.basketball.
-main`, the same command as `python -c "from video_structure.data.builders import basketball;
-basketball.main()" ...`."""
+"""`python -m datasets.basketball --config paper [--num_workers N | --beam_pipeline_options ...]`
+(from the repository root): generates the Basketball data with
+`video_structure.data.builders.basketball.main`, the same command as `python -c "from
+video_structure.data.builders import basketball; basketball.main()" ...`."""
 
 from video_structure.data.builders import basketball
 

@@ -17,6 +17,7 @@ from video_structure.data import beam as beam_lib
 from video_structure.data.builders import basketball as basketball_builder
 from video_structure.data.builders import dmcs as dmcs_builder
 from video_structure.data.builders import human_motion as human_builder
+from tests.data import test_parallel_generation
 
 CHUNK_SIZE = 4
 SMALL = dict(num_train=10, num_test=6, num_frames=6, image_size=16, seed=3)
@@ -75,6 +76,15 @@ def test_plain_generation_chains_the_chunks():
   examples = list(beam_lib.generate_examples(7, 3, make_chunk))
   assert examples == [(i, f"item {i}") for i in range(7)]
   assert calls == [(0, 3), (3, 3), (6, 1)]
+
+
+@pytest.mark.slow  # Starts worker processes.
+def test_plain_generation_in_workers_gives_the_same_items_in_order():
+  toy_chunk = test_parallel_generation.toy_chunk
+  in_process = list(beam_lib.generate_examples(7, 3, toy_chunk))
+  in_workers = list(beam_lib.generate_examples(7, 3, toy_chunk, num_workers=2))
+  assert [key for key, _ in in_workers] == [key for key, _ in in_process] == list(range(7))
+  assert [e["value"] for _, e in in_workers] == [e["value"] for _, e in in_process]
 
 
 def test_chunk_examples_depend_only_on_their_indices():
@@ -202,3 +212,34 @@ def test_human_motion_beam_generation_equals_plain_generation(tmp_path, monkeypa
       actual = by_index[int(expected["sequence_index"])]
       for feature in ("image", "true_object_pos", "action", "video_name"):
         np.testing.assert_array_equal(actual[feature], expected[feature])
+
+
+# The builders' command line (`python -m datasets.<name>`). -------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--num_workers", "0"], "argument --num_workers: expected a whole number of worker "
+                             "processes >= 1 (1 generates in this process), got '0'; leave "
+                             "--num_workers out to use every core"),
+    (["--num_workers", "2", "--beam_pipeline_options", "runner=DirectRunner"],
+     "--num_workers sets the worker processes of generation without Beam; with "
+     "--beam_pipeline_options give the runner's workers instead (e.g. direct_num_workers=2), "
+     "or leave --beam_pipeline_options out."),
+    (["--config", "huge"], "argument --config: invalid choice: 'huge'"),
+])
+def test_command_line_refuses_bad_flags(argv, message, capsys, tmp_path):
+  with pytest.raises(SystemExit) as exit_info:
+    basketball_builder.main(argv + ["--data_dir", str(tmp_path)])
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_command_line_generates_a_config(tmp_path, capsys):
+  builder = human_builder.main(["--config", "tiny", "--data_dir", str(tmp_path),
+                                "--num_workers", "2"])
+  assert builder.num_workers == 2
+  last = capsys.readouterr().out.strip().splitlines()[-1]
+  assert last.startswith(f"human_motion 'tiny' in {builder.data_dir}: 16 train / 8 test "
+                         f"sequences (")
+  assert last.endswith(" s, num_workers=2).")
+  assert [int(e["sequence_index"]) for e in _read(builder, "test")] == list(range(8))

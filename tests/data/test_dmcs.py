@@ -13,6 +13,7 @@ from video_structure.data import dmcs
 from video_structure.data import dmcs_generator
 from video_structure.data import tfds_builders
 from video_structure.data.builders import dmcs as dmcs_builder
+from tests.data import test_parallel_generation
 
 NUM_FRAMES = 5
 
@@ -304,6 +305,34 @@ def test_tiny_builder_content_matches_the_generator(tiny_arrays, generator):
                                     expected["action"])
       assert arrays["warmup_steps"][row] == expected["warmup_steps"]
   assert not np.array_equal(tiny_arrays["train"]["image"], tiny_arrays["test"]["image"])
+
+
+@pytest.mark.slow  # Renders in several processes.
+def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
+  """1 and 2 worker processes (each chunk rendered by its own rendering process, with its own
+  EGL context) store the same records in the same order."""
+  monkeypatch.setattr(dmcs_builder, "GENERATION_CHUNK_SIZE", 2)
+  config = dmcs_builder.DmcsConfig(name="small", tasks=("cartpole_balance", "reacher_easy"),
+                                   num_train_per_task=2, num_test_per_task=1,
+                                   sequence_length=3, max_warmup_steps=2, image_size=32)
+  started = test_parallel_generation.record_started_workers(monkeypatch)
+  one = _prepare_with_workers(tmp_path / "one", config, 1)
+  two = _prepare_with_workers(tmp_path / "two", config, 2)
+  assert len(started) == 2  # Train: 2 chunks; test: 1 chunk, made in this process.
+  for split, count in (("train", 4), ("test", 2)):
+    records = test_parallel_generation.stored_records(two, split)
+    assert len(records) == count
+    assert records == test_parallel_generation.stored_records(one, split)
+    arrays = helpers.split_arrays(two, split)
+    np.testing.assert_array_equal(arrays["sequence_index"], np.arange(count))
+    assert [task.decode() for task in arrays["task"]] == ["cartpole_balance", "reacher_easy"] * (
+        count // 2)
+  assert not np.array_equal(helpers.split_arrays(two, "train")["image"][0],
+                            helpers.split_arrays(two, "train")["image"][2])
+
+
+def _prepare_with_workers(data_dir, config, num_workers):
+  return tfds_builders.prepare(dmcs_builder.Builder, data_dir, config, num_workers=num_workers)
 
 
 def test_predefined_configs():

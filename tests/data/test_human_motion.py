@@ -14,6 +14,7 @@ from video_structure.data import human_motion_render as hmr
 from video_structure.data import tfds_builders
 from video_structure.data import windows
 from video_structure.data.builders import human_motion as hmb
+from tests.data import test_parallel_generation
 
 
 # ----------------------------------------------------------------------------- generator
@@ -203,6 +204,27 @@ def test_tiny_builder_matches_generator(tiny_builder):
     np.testing.assert_array_equal([e["action"] for e in examples], expected["action"])
     assert [e["sequence_index"] for e in examples] == list(range(count))
     assert examples[3]["video_name"] == f"generated/{split}/00000003".encode()
+
+
+@pytest.mark.slow  # Starts worker processes.
+def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
+  """1 and 2 worker processes store the same records in the same order."""
+  monkeypatch.setattr(hmb, "GENERATION_CHUNK_SIZE", 4)  # 3 + 2 chunks.
+  config = hmb.HumanMotionConfig(name="small", num_train=10, num_test=5, num_frames=4,
+                                 image_size=32, seed=2)
+  started = test_parallel_generation.record_started_workers(monkeypatch)
+  one = tfds_builders.prepare(hmb.Builder, tmp_path / "one", config, num_workers=1)
+  two = tfds_builders.prepare(hmb.Builder, tmp_path / "two", config, num_workers=2)
+  assert len(started) == 4  # Two per split, none for num_workers=1.
+  for split, count, first_index in (("train", 10, 0), ("test", 5, hmb.TEST_FIRST_INDEX)):
+    records = test_parallel_generation.stored_records(two, split)
+    assert len(records) == count
+    assert records == test_parallel_generation.stored_records(one, split)
+    examples = list(tfds.as_numpy(two.as_dataset(split=split, shuffle_files=False)))
+    expected = hmr.generate(count, 4, seed=2, first_index=first_index, image_size=32)
+    np.testing.assert_array_equal(np.stack([e["image"] for e in examples]), expected["image"])
+    assert [e["video_name"] for e in examples] == [
+        f"generated/{split}/{index:08d}".encode() for index in range(count)]
 
 
 def test_tiny_builder_feeds_the_windows_pipeline(tiny_builder):

@@ -5,6 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests import helpers
+from tests.data import test_parallel_generation
 from video_structure.data import basketball
 from video_structure.data import basketball_plays
 from video_structure.data import tfds_builders
@@ -77,6 +78,43 @@ def test_builder_is_deterministic_across_directories(tmp_path, tiny_arrays):
     other_arrays = helpers.split_arrays(other, split)
     for key, value in tiny_arrays[split].items():
       np.testing.assert_array_equal(other_arrays[key], value, err_msg=f"{split}/{key}")
+
+
+@pytest.mark.slow  # Starts worker processes.
+def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
+  """1 and 2 worker processes store the same records (frames compressed in the workers) in the
+  same order, equal to the Basketball module's sequences."""
+  monkeypatch.setattr(basketball_builder, "GENERATION_CHUNK_SIZE", 4)  # 3 + 2 chunks.
+  config = basketball_builder.BasketballConfig(name="small", num_train=10, num_test=6,
+                                               num_frames=6, image_size=16, seed=3)
+  started = test_parallel_generation.record_started_workers(monkeypatch)
+  one = tfds_builders.prepare(basketball_builder.Builder, tmp_path / "one", config,
+                              num_workers=1)
+  assert started == []
+  two = tfds_builders.prepare(basketball_builder.Builder, tmp_path / "two", config,
+                              num_workers=2)
+  assert len(started) == 4  # Two per split.
+  assert two.info.features.to_json() == one.info.features.to_json()
+  for split, count, first_index in (("train", 10, 0),
+                                    ("test", 6, basketball_builder.TEST_FIRST_INDEX)):
+    records = test_parallel_generation.stored_records(two, split)
+    assert len(records) == count
+    assert records == test_parallel_generation.stored_records(one, split)
+    arrays = helpers.split_arrays(two, split)
+    np.testing.assert_array_equal(arrays["sequence_index"], np.arange(count))
+    trajectories = basketball_plays.simulate_plays(count, num_frames=6, seed=3,
+                                                   first_index=first_index)
+    np.testing.assert_array_equal(arrays["trajectories_feet"], trajectories)
+    np.testing.assert_array_equal(arrays["image"],
+                                  basketball.render_frames(trajectories, image_size=16))
+
+
+def test_prepare_checks_num_workers(tmp_path):
+  with pytest.raises(ValueError, match=r"^num_workers must be a whole number of worker "
+                                       r"processes >= 1 \(1 generates in this process\), got 0; "
+                                       r"leave it out to use every core"):
+    tfds_builders.prepare(basketball_builder.Builder, tmp_path / "tfds", "tiny", num_workers=0)
+  assert not (tmp_path / "tfds").exists()  # Checked before anything is written.
 
 
 def test_prepare_reuses_existing_data(tiny_builder, capsys):

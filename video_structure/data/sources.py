@@ -169,7 +169,8 @@ def load_encoded_split(builder, split):
   return windows.EncodedSequences(encoded, decode)
 
 
-def prepare(config, data_dir="data", manual_dir=None, test_split="test", folder_options=None):
+def prepare(config, data_dir="data", manual_dir=None, test_split="test", folder_options=None,
+            num_workers=None):
   """Builds (if missing) and opens the data of `config.dataset`.
 
   Args:
@@ -181,6 +182,8 @@ def prepare(config, data_dir="data", manual_dir=None, test_split="test", folder_
     folder_options: video folders: the folder options the user gave ({option: value},
       `folder_options.folder_options_from_args` of the flags `folder_options.add_folder_arguments`
       adds); the others are those the folder's cache was built with, else the defaults.
+    num_workers: worker processes that generate a TFDS dataset that is missing (None: every
+      core; 1: in this process); the data do not depend on it.
 
   Returns:
     A `DataSource`.
@@ -192,7 +195,8 @@ def prepare(config, data_dir="data", manual_dir=None, test_split="test", folder_
   per_object = defaults.best_sample_rule == "per_object"
   if name in TFDS_BUILDERS:
     builder = tfds_builders.prepare(TFDS_BUILDERS[name], data_dir, config.dataset_config,
-                                    manual_dir=manual_dir if name == "human36m" else None)
+                                    manual_dir=manual_dir if name == "human36m" else None,
+                                    num_workers=num_workers)
     train = tfds_builders.load_split(builder, "train")
     test = tfds_builders.load_split(builder, test_split)
     if name == "basketball":

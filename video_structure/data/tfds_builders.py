@@ -20,6 +20,8 @@ from typing import Mapping, Optional, Sequence, Union
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from video_structure.data import parallel_generation
+
 
 def check_data_dir_parent(data_dir):
   """Raises FileNotFoundError unless the parent of `data_dir` exists (data_dir itself is
@@ -48,7 +50,7 @@ def known_configs(builder_class) -> tuple:
   return tuple(config.name for config in builder_class.BUILDER_CONFIGS)
 
 
-def prepare(builder_class, data_dir, config, manual_dir=None):
+def prepare(builder_class, data_dir, config, manual_dir=None, num_workers=None):
   """Returns the builder of `config`, generating its data if missing.
 
   Args:
@@ -59,17 +61,20 @@ def prepare(builder_class, data_dir, config, manual_dir=None):
       object of the builder's config class.
     manual_dir: the folder of data the user downloaded, for configs that import such data
       (`config.needs_manual_dir`, e.g. human motion's `h36m`).
+    num_workers: worker processes that make the examples when they are generated (None: every
+      core; 1: in this process). The data do not depend on it.
 
   Returns:
     A prepared `tfds.core.DatasetBuilder`; read it with `load_split`.
 
   Raises:
-    ValueError for an unknown config name, bad settings, or stored data generated with other
-    settings; TypeError for a config of another class; FileNotFoundError for a missing
-    data_dir parent or manual_dir.
+    ValueError for an unknown config name, bad settings or num_workers, or stored data
+    generated with other settings; TypeError for a config of another class; FileNotFoundError
+    for a missing data_dir parent or manual_dir.
   """
   name = builder_class.name
   config_class = type(builder_class.BUILDER_CONFIGS[0])
+  num_workers = parallel_generation.resolve_num_workers(num_workers)
   data_dir = os.fspath(data_dir)
   check_data_dir_parent(data_dir)
   if isinstance(config, str):
@@ -86,7 +91,7 @@ def prepare(builder_class, data_dir, config, manual_dir=None):
         f"manual_dir {os.fspath(manual_dir)!r} does not exist; it should be the folder of "
         f"your own copy of the data:\n{builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS or ''}")
   os.makedirs(data_dir, exist_ok=True)
-  builder = builder_class(data_dir=data_dir, config=config)
+  builder = builder_class(data_dir=data_dir, config=config, num_workers=num_workers)
   builder_config = builder.builder_config
   builder_config.validate()
   if not builder.is_prepared():
@@ -95,7 +100,7 @@ def prepare(builder_class, data_dir, config, manual_dir=None):
           f"{name} config {builder_config.name!r} imports data you download yourself: pass "
           f"manual_dir, the folder of your copy:\n{builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     print(f"Generating {name} config {builder_config.name!r} ({builder_config.settings()}) "
-          f"into {builder.data_dir} ...", flush=True)
+          f"into {builder.data_dir} (num_workers={num_workers}) ...", flush=True)
     start = time.time()
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(

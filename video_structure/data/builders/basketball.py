@@ -14,11 +14,14 @@ Features of one example (T = num_frames, S = image_size):
   trajectories_feet: float32 [T, 22]       court coordinates in feet (SportVU layout).
   sequence_index:    int64   []            index of the sequence within its split.
 
-Generation runs on this machine by default. With `BasketballConfig.use_beam`, or a
-`tfds.download.DownloadConfig` naming a `beam_runner` or `beam_options`, it runs on Apache Beam
-(`video_structure.data.beam`: chunks of GENERATION_CHUNK_SIZE sequences, each a pure function
-of its index range) and gives the same examples; docs/scaling.md has the cluster commands.
-`main` is the command line behind `python -m datasets.basketball` (datasets/basketball/).
+Generation runs on this machine by default, in chunks of GENERATION_CHUNK_SIZE sequences (each a
+pure function of its index range) made by `Builder(num_workers=...)` worker processes (default:
+every core; `video_structure.data.parallel_generation`), which also zlib-compress the frames;
+TFDS writes them here in order, so the data do not depend on the number of workers. With
+`BasketballConfig.use_beam`, or a `tfds.download.DownloadConfig` naming a `beam_runner` or
+`beam_options`, it runs on Apache Beam (`video_structure.data.beam`) and gives the same examples;
+docs/scaling.md has the cluster commands. `main` is the command line behind
+`python -m datasets.basketball` (datasets/basketball/).
 
 Why a zlib `Tensor` rather than a PNG `tfds.features.Video`: measured on rendered
 50x64x64x3 Basketball videos, zlib encodes 7x faster (5.3 vs 36.3 ms per sequence),
@@ -28,11 +31,9 @@ decodes 4x faster (2.0 vs 8.1 ms per sequence on one core) and is 2.9x smaller
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import os
-import time
 from typing import Iterator, Optional
 
 import numpy as np
@@ -42,6 +43,7 @@ from tensorflow_datasets.core.utils import gcs_utils
 from video_structure.data import basketball
 from video_structure.data import basketball_plays
 from video_structure.data import beam
+from video_structure.data import parallel_generation
 
 # This machine (and users' machines) may be offline: never look for a prebuilt copy
 # of the dataset on GCS. (TFDS 4.9 already defaults to this; keep it explicit.)
@@ -139,8 +141,12 @@ PREDEFINED_CONFIGS = (
 )
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
-  """Basketball: top-down videos of multi-agent plays with object positions."""
+class Builder(parallel_generation.GenerationWorkersMixin, tfds.core.GeneratorBasedBuilder):
+  """Basketball: top-down videos of multi-agent plays with object positions.
+
+  `Builder(data_dir=..., config=..., num_workers=None)`: num_workers worker processes make the
+  examples without Beam (None: every core; 1: in this process).
+  """
 
   # Explicit: TFDS would otherwise name a class called `Builder` after its package.
   name = "basketball"
@@ -156,7 +162,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     num_frames, size = config.num_frames, config.image_size
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
-            "image": tfds.features.Tensor(
+            # A zlib Tensor (stored as tfds.features.Tensor) that the workers may encode.
+            "image": parallel_generation.PreEncodableTensor(
                 shape=(num_frames, size, size, 3), dtype=np.uint8,
                 encoding=tfds.features.Encoding.ZLIB),
             "true_object_pos": tfds.features.Tensor(
@@ -187,11 +194,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         "train": self._generate_examples(
             num_sequences=config.num_train, first_index=0,
             trajectories_path=config.train_trajectories, path_field="train_trajectories",
-            count_field="num_train"),
+            count_field="num_train", split="train"),
         "test": self._generate_examples(
             num_sequences=config.num_test, first_index=TEST_FIRST_INDEX,
             trajectories_path=config.test_trajectories, path_field="test_trajectories",
-            count_field="num_test"),
+            count_field="num_test", split="test"),
     }
 
   def _load_imported(self, path, path_field: str, count_field: str,
@@ -215,9 +222,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return trajectories
 
   def _generate_examples(self, num_sequences: Optional[int], first_index: int,
-                         trajectories_path, path_field: str, count_field: str):
-    """(sequence_index, example) pairs, GENERATION_CHUNK_SIZE sequences per chunk: an iterator,
-    or a Beam PTransform when generating on Beam."""
+                         trajectories_path, path_field: str, count_field: str, split: str):
+    """(sequence_index, example) pairs, GENERATION_CHUNK_SIZE sequences per chunk: an iterator
+    (chunks made by `num_workers` processes, which also encode the frames), or a Beam PTransform
+    when generating on Beam."""
     config: BasketballConfig = self.builder_config
     if trajectories_path is not None:
       imported = self._load_imported(trajectories_path, path_field, count_field, num_sequences)
@@ -227,7 +235,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         _make_chunk, num_frames=config.num_frames, image_size=config.image_size,
         seed=config.seed, first_index=first_index, trajectories_path=trajectories_path)
     return beam.generate_examples(num_sequences, GENERATION_CHUNK_SIZE, make_chunk,
-                                  use_beam=getattr(self, "_use_beam", False))
+                                  use_beam=getattr(self, "_use_beam", False),
+                                  label=f"{self.name} {split}", num_workers=self.num_workers,
+                                  encoders={"image": self.info.features["image"]})
 
 
 def _cached_trajectories(path: str) -> np.ndarray:
@@ -267,33 +277,11 @@ def _make_chunk(chunk_start: int, chunk_size: int, *, num_frames: int, image_siz
 
 
 def main(argv=None):
-  """Generates one Basketball config, optionally on Apache Beam (docs/scaling.md):
+  """Generates one Basketball config, on this machine or on Apache Beam (docs/scaling.md):
 
+    python -m datasets.basketball --config paper --data_dir data [--num_workers 2]
     python -m datasets.basketball --config paper --data_dir data \\
         --beam_pipeline_options \\
         "runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing"
   """
-  parser = argparse.ArgumentParser(description=main.__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--config", default="cpu", choices=[c.name for c in PREDEFINED_CONFIGS])
-  parser.add_argument("--data_dir", default="data", help="TFDS data directory (or gs://...).")
-  parser.add_argument("--beam_pipeline_options", default=None,
-                      help="Generate on Beam with these comma-separated key=value pipeline "
-                           "options (e.g. runner=DataflowRunner,project=...,region=...).")
-  args = parser.parse_args(argv)
-  options = None
-  if args.beam_pipeline_options is not None:
-    options = beam.beam_options_from_string(args.beam_pipeline_options)
-    if options.get_all_options().get("direct_running_mode") == "multi_processing":
-      beam.direct_runner_options(  # Lets the worker processes import this project.
-          max(1, int(options.get_all_options().get("direct_num_workers") or 1)))
-  builder = Builder(data_dir=args.data_dir, config=args.config)
-  start = time.time()
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      try_download_gcs=False, compute_stats=tfds.download.ComputeStatsMode.SKIP,
-      beam_options=options))
-  print(f"Basketball {args.config!r} in {builder.data_dir}: "
-        f"{builder.info.splits['train'].num_examples} train / "
-        f"{builder.info.splits['test'].num_examples} test sequences "
-        f"({time.time() - start:.1f} s).", flush=True)
-  return builder
+  return beam.generation_main(Builder, argv, description=main.__doc__)

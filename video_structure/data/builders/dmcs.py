@@ -22,6 +22,11 @@ Features of one example (T = sequence_length, S = image_size):
 Example k of a split is task tasks[k % len(tasks)] with per-task index k // len(tasks), so
 every prefix of a split is balanced over the tasks. A sequence depends only on (seed, task,
 per-task index) and the settings, never on generation order.
+
+Chunks of GENERATION_CHUNK_SIZE sequences are made by `Builder(num_workers=...)` worker
+processes (default: every core; `parallel_generation`), each chunk rendered by its own rendering
+process with its own EGL context, or on Beam (docs/scaling.md); the data do not depend on
+either. `main` is the command line behind `python -m datasets.dmcs`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from tensorflow_datasets.core.utils import gcs_utils
 from video_structure.data import dmcs
 from video_structure.data import beam  # pylint: disable=wrong-import-order
 from video_structure.data import dmcs_generator  # pylint: disable=wrong-import-order
+from video_structure.data import parallel_generation  # pylint: disable=wrong-import-order
 
 # This machine (and users' machines) may be offline: never look for a prebuilt copy
 # of the dataset on GCS. (TFDS 4.9 already defaults to this; keep it explicit.)
@@ -47,7 +53,8 @@ gcs_utils._is_gcs_disabled = True  # pylint: disable=protected-access
 # [0, num_train_per_task)) and test never share a sequence for any seed.
 TEST_FIRST_INDEX = 1_000_000_000
 
-# Sequences per generation chunk (one rendering subprocess per chunk); the unit of Beam work.
+# Sequences per generation chunk (one rendering subprocess per chunk); the unit of work of a
+# worker process or a Beam worker.
 GENERATION_CHUNK_SIZE = 24
 
 
@@ -156,8 +163,13 @@ PREDEFINED_CONFIGS = (
 )
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
-  """DMCS: random-action videos of six control tasks with actions and rewards."""
+class Builder(parallel_generation.GenerationWorkersMixin, tfds.core.GeneratorBasedBuilder):
+  """DMCS: random-action videos of six control tasks with actions and rewards.
+
+  `Builder(data_dir=..., config=..., num_workers=None)`: num_workers worker processes make the
+  examples without Beam, each chunk rendered by its own rendering process (None: every core;
+  1: one chunk at a time).
+  """
 
   # Explicit: TFDS would otherwise name a class called `Builder` after its package.
   name = "dmcs"
@@ -174,7 +186,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     num_frames, size = config.sequence_length, config.image_size
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
-            "image": tfds.features.Tensor(
+            # A zlib Tensor (stored as tfds.features.Tensor) that the workers may encode.
+            "image": parallel_generation.PreEncodableTensor(
                 shape=(num_frames, size, size, 3), dtype=np.uint8,
                 encoding=tfds.features.Encoding.ZLIB),
             "action": tfds.features.Tensor(
@@ -199,9 +212,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     config.validate()
     return {
         "train": self._generate_examples(num_per_task=config.num_train_per_task,
-                                         first_index=0),
+                                         first_index=0, split="train"),
         "test": self._generate_examples(num_per_task=config.num_test_per_task,
-                                        first_index=TEST_FIRST_INDEX),
+                                        first_index=TEST_FIRST_INDEX, split="test"),
     }
 
   def _download_and_prepare(self, dl_manager, download_config=None):
@@ -211,10 +224,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         download_config.beam_runner is not None or download_config.beam_options is not None))
     return super()._download_and_prepare(dl_manager, download_config)
 
-  def _generate_examples(self, num_per_task: int, first_index: int):
+  def _generate_examples(self, num_per_task: int, first_index: int, split: str):
     """(sequence_index, example) for num_per_task * len(tasks) sequences, GENERATION_CHUNK_SIZE
-    per chunk: an iterator, or a Beam PTransform when generating on Beam. Every sequence
-    depends only on (seed, task, index), so both paths give the same examples."""
+    per chunk: an iterator (chunks made by `num_workers` processes, which also encode the
+    frames), or a Beam PTransform when generating on Beam. Every sequence depends only on
+    (seed, task, index), so every path gives the same examples."""
     config: DmcsConfig = self.builder_config
     make_chunk = functools.partial(
         _make_chunk, tasks=tuple(config.tasks), first_index=first_index,
@@ -222,7 +236,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         sequence_length=config.sequence_length, action_repeat=config.action_repeat,
         max_warmup_steps=config.max_warmup_steps)
     return beam.generate_examples(num_per_task * len(config.tasks), GENERATION_CHUNK_SIZE,
-                                  make_chunk, use_beam=getattr(self, "_use_beam", False))
+                                  make_chunk, use_beam=getattr(self, "_use_beam", False),
+                                  label=f"{self.name} {split}", num_workers=self.num_workers,
+                                  encoders={"image": self.info.features["image"]})
 
 
 def _make_chunk(chunk_start: int, chunk_size: int, *, tasks, first_index: int, image_size: int,
@@ -254,3 +270,11 @@ def example_from_sequence(sequence: dict, sequence_index: int) -> dict:
       "sequence_index": sequence_index,
       "warmup_steps": sequence["warmup_steps"],
   }
+
+
+def main(argv=None):
+  """Generates one DMCS config (rendered headless with MUJOCO_GL=egl; docs/scaling.md):
+
+    python -m datasets.dmcs --config cpu --data_dir data [--num_workers 2]
+  """
+  return beam.generation_main(Builder, argv, description=main.__doc__)

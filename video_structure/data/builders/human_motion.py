@@ -21,7 +21,10 @@ h36m only (T varies per video there):
   subject, camera:  string                e.g. "S9", "54138969".
 
 `tfds_builders.prepare` builds the data if missing; `tfds_builders.load_split` reads a split
-(by default image, true_object_pos and the action as `label`).
+(by default image, true_object_pos and the action as `label`). The generated configs are made in
+chunks of GENERATION_CHUNK_SIZE sequences by `Builder(num_workers=...)` worker processes
+(default: every core; `parallel_generation`), or on Beam (docs/scaling.md); the data do not
+depend on either. `main` is the command line behind `python -m datasets.human_motion`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from video_structure.data import beam
 from video_structure.data import human36m
 from video_structure.data import human_motion
 from video_structure.data import human_motion_render
+from video_structure.data import parallel_generation
 
 # Offline: never look for a prebuilt copy of the dataset on GCS.
 gcs_utils._is_gcs_disabled = True  # pylint: disable=protected-access
@@ -157,8 +161,12 @@ PREDEFINED_CONFIGS = (
 )
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
-  """Human motion: videos of people performing actions, with 2D joints and action labels."""
+class Builder(parallel_generation.GenerationWorkersMixin, tfds.core.GeneratorBasedBuilder):
+  """Human motion: videos of people performing actions, with 2D joints and action labels.
+
+  `Builder(data_dir=..., config=..., num_workers=None)`: num_workers worker processes make the
+  generated configs' examples without Beam (None: every core; 1: in this process).
+  """
 
   # Explicit: TFDS would otherwise name a class called `Builder` after its package.
   name = "human_motion"
@@ -176,8 +184,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     size = config.image_size
     num_frames = config.num_frames if config.source == GENERATED else None
     features = {
-        "image": tfds.features.Tensor(shape=(num_frames, size, size, 3), dtype=np.uint8,
-                                      encoding=tfds.features.Encoding.ZLIB),
+        # A zlib Tensor (stored as tfds.features.Tensor) that the workers may encode.
+        "image": parallel_generation.PreEncodableTensor(
+            shape=(num_frames, size, size, 3), dtype=np.uint8,
+            encoding=tfds.features.Encoding.ZLIB),
         "true_object_pos": tfds.features.Tensor(
             shape=(num_frames, human_motion.NUM_JOINTS, 2), dtype=np.float32),
         "action": tfds.features.ClassLabel(
@@ -226,14 +236,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return super()._download_and_prepare(dl_manager, download_config)
 
   def _generate_examples(self, num_sequences: int, first_index: int, split: str):
-    """(sequence_index, example) pairs, GENERATION_CHUNK_SIZE per chunk: an iterator, or a Beam
-    PTransform when generating on Beam (each sequence depends only on (seed, index))."""
+    """(sequence_index, example) pairs, GENERATION_CHUNK_SIZE per chunk: an iterator (chunks made
+    by `num_workers` processes, which also encode the frames), or a Beam PTransform when
+    generating on Beam (each sequence depends only on (seed, index))."""
     config: HumanMotionConfig = self.builder_config
     make_chunk = functools.partial(_make_generated_chunk, num_frames=config.num_frames,
                                    image_size=config.image_size, seed=config.seed,
                                    first_index=first_index, split=split)
     return beam.generate_examples(num_sequences, GENERATION_CHUNK_SIZE, make_chunk,
-                                  use_beam=getattr(self, "_use_beam", False))
+                                  use_beam=getattr(self, "_use_beam", False),
+                                  label=f"{self.name} {split}", num_workers=self.num_workers,
+                                  encoders={"image": self.info.features["image"]})
 
   def _import_examples(self, entries: list[dict]) -> Iterator[tuple[str, dict]]:
     config: HumanMotionConfig = self.builder_config
@@ -269,3 +282,12 @@ def _make_generated_chunk(chunk_start: int, chunk_size: int, *, num_frames: int,
         "sequence_index": index,
         "video_name": f"generated/{split}/{index:08d}",
     }
+
+
+def main(argv=None):
+  """Generates one human-motion config (docs/human36m.md; docs/scaling.md for Beam):
+
+    python -m datasets.human_motion --config paper --data_dir data [--num_workers 2]
+    python -m datasets.human_motion --config h36m --data_dir data --manual_dir /path/to/H36M
+  """
+  return beam.generation_main(Builder, argv, description=main.__doc__)
