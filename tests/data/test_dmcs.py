@@ -1,8 +1,11 @@
 """Tests of the DeepMind Control Suite generator and its TFDS builder (tiny sizes)."""
 
+import functools
 import os
 import subprocess
 import sys
+import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from video_structure.data.builders import dmcs as dmcs_builder
 from tests.data import test_parallel_generation
 
 NUM_FRAMES = 5
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +177,7 @@ def test_in_process_rendering_is_refused_when_tensorflow_is_loaded():
     dmcs_generator.DmcsGenerator(in_process=True)
   environment = dmcs.load_environment("reacher_easy", 0)
   with pytest.raises(RuntimeError, match=r"render_frame: cannot render.*TensorFlow"):
-    dmcs.render_frame(environment.physics)
+    dmcs.render_frame(environment.physics, "reacher_easy")
   environment.close()
 
 
@@ -223,6 +227,142 @@ def test_generate_rejects_bad_arguments(generator, kwargs, message):
     generator.generate(**arguments)
 
 
+def test_render_details():
+  assert dmcs.DEFAULT_RENDER_DETAIL == "fast"
+  assert dmcs.RENDER_DETAILS == {
+      "fast": {"shadowsize": 256, "numslices": 12, "numstacks": 6, "floor_grid": 0.4},
+      "fine": {"shadowsize": 512, "numslices": 28, "numstacks": 16, "floor_grid": None},
+  }
+  assert dmcs.FLOOR_GRID_TASKS == ("acrobot_swingup", "cartpole_balance")
+  with pytest.raises(ValueError, match=r"DmcsGenerator: render_detail must be one of fast, "
+                                       r"fine, got 'high'"):
+    dmcs_generator.DmcsGenerator(render_detail="high")
+
+
+def test_configure_rendering_sets_the_models_settings():
+  # Simulation only (no renderer is made here): the settings land in the model.
+  for task, detail, floor_grid in (("cartpole_balance", "fast", 0.4),
+                                   ("cartpole_balance", "fine", 0.2),
+                                   ("walker_walk", "fast", 0.2)):
+    environment = dmcs.load_environment(task, 0)
+    model = environment.physics.model
+    # pylint: disable-next=protected-access
+    dmcs._configure_rendering(environment.physics, 32, detail, task)
+    assert (model.vis.global_.offwidth, model.vis.global_.offheight) == (32, 32)
+    quality = model.vis.quality
+    expected = dmcs.RENDER_DETAILS[detail]
+    assert (quality.shadowsize, quality.numslices, quality.numstacks) == (
+        expected["shadowsize"], expected["numslices"], expected["numstacks"])
+    assert model.geom_size[model.name2id("floor", "geom"), 2] == pytest.approx(floor_grid)
+    environment.close()
+
+
+def test_stopwatch_adds_the_time_since_the_previous_lap(monkeypatch):
+  clock = iter([10.0, 11.5, 12.0, 14.5, 20.0, 20.25])
+  monkeypatch.setattr(dmcs.time, "perf_counter", lambda: next(clock))
+  stopwatch = dmcs.Stopwatch()  # 10.0
+  stopwatch.lap("draw")  # 11.5
+  stopwatch.lap("physics")  # 12.0
+  stopwatch.lap("draw")  # 14.5
+  stopwatch.start()  # 20.0: the time in between counts nowhere.
+  stopwatch.lap("physics")  # 20.25
+  assert stopwatch.seconds == {"draw": 4.0, "physics": 0.75}
+
+
+def _run_without_tensorflow(code: str) -> str:
+  """Runs `code` in a fresh interpreter (renders in-process: no TensorFlow there)."""
+  result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  return result.stdout
+
+
+@pytest.mark.slow  # Renders in a subprocess.
+def test_fine_render_detail_gives_the_frames_of_version_1_0_0():
+  """Version 1.0.0 rendered with dm_control's Camera on a 512^2 shadow map: `fine` is exactly
+  that, through one mujoco.Renderer per task (cartpole: a task whose floor `fast` changes)."""
+  output = _run_without_tensorflow("""
+      import numpy as np
+      from video_structure.data import dmcs
+      from dm_control.mujoco import engine
+      for task in ("cartpole_balance", "walker_walk"):
+        states, frames = [], []
+        environment = dmcs.load_environment(task, 5)
+        environment.reset()
+        rng = np.random.default_rng(0)
+        for _ in range(4):
+          for _ in range(3):
+            environment.step(rng.uniform(-1, 1, dmcs.ACTION_DIMS[task]))
+          states.append(environment.physics.get_state().copy())
+        # Version 1.0.0's rendering: dm_control's camera on the XML's meshes, 512^2 shadows.
+        physics = environment.physics
+        physics.model.vis.global_.offwidth = physics.model.vis.global_.offheight = 64
+        physics.model.vis.quality.shadowsize = 512
+        camera = engine.Camera(physics, height=64, width=64, camera_id=0)
+        for state in states:
+          with physics.reset_context():
+            physics.set_state(state)
+          frames.append(np.array(camera.render()))
+        # (Replacing the previous task's renderers frees them while these exist: each must
+        # free its own GL objects, not these.)
+        renderers = {detail: dmcs._TaskRenderer(task, 64, True, detail)
+                     for detail in ("fine", "fast")}
+        rendered = {detail: [] for detail in renderers}
+        for state in states:
+          for detail, renderer in renderers.items():
+            with renderer.physics.reset_context():
+              renderer.physics.set_state(state)
+            rendered[detail].append(renderer.render())
+        difference = np.abs(np.int64(rendered["fast"]) - frames)
+        print(task, np.array_equal(rendered["fine"], frames), difference.max() > 0,
+              difference.mean() < 1.0)
+      """)
+  assert output.split("\n")[:2] == ["cartpole_balance True True True",
+                                     "walker_walk True True True"]
+
+
+@pytest.mark.slow
+def test_fast_and_fine_share_everything_but_the_look():
+  with dmcs_generator.DmcsGenerator(render_detail="fine") as fine:
+    detailed = fine.generate("reacher_easy", index=3, seed=0, num_frames=3, max_warmup_steps=4)
+  with dmcs_generator.DmcsGenerator() as fast:
+    default = fast.generate("reacher_easy", index=3, seed=0, num_frames=3, max_warmup_steps=4)
+  for key in ("action", "reward"):
+    np.testing.assert_array_equal(default[key], detailed[key])
+  assert default["warmup_steps"] == detailed["warmup_steps"] == 3  # This key's draw.
+  difference = np.abs(default["image"].astype(np.int64) - detailed["image"])
+  assert 0.05 < difference.mean() < 1.0
+
+
+@pytest.mark.slow  # Renders in a subprocess.
+def test_render_profile_script_prints_a_row_per_task():
+  result = subprocess.run(
+      [sys.executable, os.path.join("scripts", "dmcs_render_profile.py"), "--tasks",
+       "reacher_easy", "walker_walk", "--num_sequences", "1", "--num_frames", "3",
+       "--max_warmup_steps", "2"],
+      cwd=ROOT, capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert "render_detail 'fast': shadow map 256^2, meshes 12 slices x 6 stacks" in lines[0]
+  assert "walker_walk       control step 25.0 ms = 10 x 2.50 ms physics steps, 2 control " \
+         "steps per frame" in lines[2]
+  header = lines[4].split()
+  assert header[:4] == ["task", "worker", "f/s", "setup"]
+  assert header[-11:] == ["reset", "warmup", "physics", "reward", "scene", "draw", "other",
+                          "sum", "transfer", "encode", "obs."]
+  for line, task in zip(lines[5:], ("reacher_easy", "walker_walk")):
+    fields = line.split()
+    assert fields[0] == task and fields[3] == "|"
+    values = [float(field) for field in fields[1:3] + fields[4:]]
+    assert len(values) == 13
+    frames_per_second, setup, stages, total, extras = (values[0], values[1], values[2:9],
+                                                       values[9], values[10:])
+    assert frames_per_second > 0 and setup > 0
+    assert all(value >= 0.0 for value in stages[:6] + extras)  # "other" is a difference.
+    assert total == pytest.approx(sum(stages), abs=0.004)  # Rounded to 0.001 each.
+    assert stages[5] > 0.3  # Drawing a 64x64 frame takes a while on llvmpipe.
+
+
 def test_bad_image_size_and_unknown_task_helpers():
   with pytest.raises(ValueError, match=r"image_size must be an integer >= 8, got 4"):
     dmcs_generator.DmcsGenerator(image_size=4)
@@ -233,7 +373,7 @@ def test_bad_image_size_and_unknown_task_helpers():
 @pytest.mark.slow
 def test_generation_benchmark_reports_per_task_rates():
   results = dmcs_generator.generation_benchmark(tasks=("reacher_easy",), num_sequences=1,
-                                                num_frames=3)
+                                                num_frames=3, max_warmup_steps=5)
   row = results["reacher_easy"]
   assert row["frames"] == 3
   assert row["frames_per_second"] == pytest.approx(3 / row["seconds"])
@@ -331,8 +471,70 @@ def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
                             helpers.split_arrays(two, "train")["image"][2])
 
 
+def _record_rendering_processes(monkeypatch) -> list:
+  """Makes DmcsGenerator record the rendering processes it starts; returns that list."""
+  started = []
+
+  class RecordingClient(dmcs_generator._WorkerClient):  # pylint: disable=protected-access
+    def __init__(self, *args):
+      super().__init__(*args)
+      started.append(args)
+
+  monkeypatch.setattr(dmcs_generator, "_WorkerClient", RecordingClient)
+  return started
+
+
+@pytest.mark.slow  # Renders in several processes.
+def test_chunks_made_in_one_thread_share_one_rendering_process(monkeypatch, generator):
+  started = _record_rendering_processes(monkeypatch)
+  make_chunk = functools.partial(
+      dmcs_builder._make_chunk,  # pylint: disable=protected-access
+      tasks=("cartpole_balance", "reacher_easy"), first_index=0, image_size=64, shadows=True,
+      render_detail="fast", seed=0, sequence_length=3, action_repeat=None, max_warmup_steps=2)
+  try:
+    examples = list(make_chunk(0, 3)) + list(make_chunk(3, 1))
+    assert started == [(64, True, "fast")]
+    # Another thread gets its own (a generator's pipe is not thread-safe).
+    thread = threading.Thread(target=lambda: examples.extend(make_chunk(4, 1)))
+    thread.start()
+    thread.join()
+    assert started == [(64, True, "fast")] * 2
+    assert len(dmcs_builder._SHARED_GENERATORS) == 2  # pylint: disable=protected-access
+  finally:
+    dmcs_builder.close_shared_generators()
+  assert not dmcs_builder._SHARED_GENERATORS  # pylint: disable=protected-access
+  assert [key for key, _ in examples] == [0, 1, 2, 3, 4]
+  # The same sequences as a generator of their own (the module's) makes.
+  for key, example in examples:
+    task = ("cartpole_balance", "reacher_easy")[key % 2]
+    expected = generator.generate(task, index=key // 2, seed=0, num_frames=3,
+                                  max_warmup_steps=2)
+    np.testing.assert_array_equal(example["image"], expected["image"])
+    np.testing.assert_array_equal(example["reward"], expected["reward"])
+
+
+@pytest.mark.slow  # Renders.
+def test_builder_stops_its_rendering_process_after_preparing(tmp_path, monkeypatch):
+  started = _record_rendering_processes(monkeypatch)
+  config = dmcs_builder.DmcsConfig(name="two_chunks", tasks=("acrobot_swingup",),
+                                   num_train_per_task=3, num_test_per_task=1,
+                                   sequence_length=2, image_size=16)
+  monkeypatch.setattr(dmcs_builder, "GENERATION_CHUNK_SIZE", 2)
+  _prepare_with_workers(tmp_path, config, 1)
+  # Train (2 chunks) and test (1 chunk), made in this process: one rendering process.
+  assert started == [(16, True, "fast")]
+  assert not dmcs_builder._SHARED_GENERATORS  # pylint: disable=protected-access
+
+
 def _prepare_with_workers(data_dir, config, num_workers):
   return tfds_builders.prepare(dmcs_builder.Builder, data_dir, config, num_workers=num_workers)
+
+
+def test_version_and_release_notes():
+  assert str(dmcs_builder.Builder.VERSION) == "1.1.0"
+  assert set(dmcs_builder.Builder.RELEASE_NOTES) == {"1.0.0", "1.1.0"}
+  assert "render_detail='fine' gives 1.0.0's frames exactly" in (
+      dmcs_builder.Builder.RELEASE_NOTES["1.1.0"])
 
 
 def test_predefined_configs():
@@ -342,6 +544,7 @@ def test_predefined_configs():
   for config in configs.values():
     config.validate()
     assert tuple(config.tasks) == dmcs.TASKS
+    assert config.settings()["render_detail"] == "fast"
   paper = configs["paper"]
   assert (paper.num_test_per_task, paper.sequence_length) == (10000, 20)
   # `cpu_reward` is `cpu` with more test sequences: same seed and rendering, so its test
@@ -361,6 +564,7 @@ def test_predefined_configs():
     (dict(num_train_per_task=0), r"num_train_per_task must be an integer >= 1"),
     (dict(action_repeat=0), r"action_repeat must be None .* or an integer >= 1"),
     (dict(max_warmup_steps=-1), r"max_warmup_steps must be an integer >= 0"),
+    (dict(render_detail="high"), r"render_detail must be one of fast, fine, got 'high'"),
 ])
 def test_bad_config_raises_a_clear_error(tmp_path, settings, message):
   arguments = dict(name="bad", num_train_per_task=1, num_test_per_task=1, sequence_length=3)

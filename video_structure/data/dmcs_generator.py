@@ -6,8 +6,9 @@ that runs `dmcs.py` as a script (`dmcs._worker_main`) and sends the arrays back 
 pipe; `in_process=True` renders in the calling process instead. The TFDS builder
 (`builders/dmcs.py`) generates its sequences with it.
 
-Speed (one process, 2 shared cores, no GPU): `generation_benchmark`, or
-`python -m video_structure.data.dmcs_generator` (add --no_shadows to compare).
+Speed: `generation_benchmark`, or `python -m video_structure.data.dmcs_generator` (add
+--render_detail fine or --no_shadows to compare); scripts/dmcs_render_profile.py splits the
+time of a frame into its stages.
 """
 
 from __future__ import annotations
@@ -23,22 +24,22 @@ from typing import Dict, Iterable, Optional
 import numpy as np
 
 # Imported before anything that imports dm_control: it sets the MUJOCO_GL=egl default.
-from video_structure.data.dmcs import (DEFAULT_ACTION_REPEAT, IMAGE_SIZE, MIN_NUM_FRAMES, TASKS,
-                                       WORKER_SCRIPT, _check_actions, _check_int,
-                                       _LocalGenerator, _receive, _send, check_task,
-                                       replay_frames)
+from video_structure.data.dmcs import (DEFAULT_ACTION_REPEAT, DEFAULT_RENDER_DETAIL, IMAGE_SIZE,
+                                       MIN_NUM_FRAMES, RENDER_DETAILS, TASKS, WORKER_SCRIPT,
+                                       _check_actions, _check_int, _LocalGenerator, _receive,
+                                       _send, check_render_detail, check_task, replay_frames)
 
 
 class _WorkerClient:
   """A worker subprocess running dmcs.py with _worker_main (no TensorFlow in it)."""
 
-  def __init__(self, image_size: int, shadows: bool):
+  def __init__(self, image_size: int, shadows: bool, render_detail: str):
     # -P: do not put video_structure/ on the worker's sys.path (its module names, e.g.
     # config.py, would shadow packages). The environment (MUJOCO_GL, ...) is inherited.
     self._process = subprocess.Popen(
         [sys.executable, "-P", WORKER_SCRIPT, "--worker"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    self.call("start", image_size=image_size, shadows=shadows)
+    self.call("start", image_size=image_size, shadows=shadows, render_detail=render_detail)
 
   def call(self, method: str, **kwargs):
     try:
@@ -81,17 +82,20 @@ class DmcsGenerator:
   Args:
     image_size: frame height and width (S), >= 8.
     shadows: draw shadows (the default DMCS look); False renders faster.
+    render_detail: a key of dmcs.RENDER_DETAILS: "fast" (the default) or "fine" (version
+      1.0.0's frames; generation 2.4-3.9x slower).
     in_process: render in this process instead (only where TensorFlow is not imported).
   """
 
   def __init__(self, image_size: int = IMAGE_SIZE, shadows: bool = True,
-               in_process: bool = False):
+               render_detail: str = DEFAULT_RENDER_DETAIL, in_process: bool = False):
     self.image_size = _check_int("image_size", image_size, 8, "DmcsGenerator")
     self.shadows = bool(shadows)
+    self.render_detail = check_render_detail(render_detail, "DmcsGenerator")
     self.in_process = bool(in_process)
     self._backend = None
     if self.in_process:
-      self._backend = _LocalGenerator(self.image_size, self.shadows)
+      self._backend = _LocalGenerator(self.image_size, self.shadows, self.render_detail)
 
   def __enter__(self) -> "DmcsGenerator":
     return self
@@ -110,7 +114,7 @@ class DmcsGenerator:
 
   def _started_backend(self):
     if self._backend is None:
-      self._backend = _WorkerClient(self.image_size, self.shadows)
+      self._backend = _WorkerClient(self.image_size, self.shadows, self.render_detail)
     return self._backend
 
   def generate(self, task: str, index: int, seed: int = 0, num_frames: int = 50,
@@ -165,7 +169,8 @@ class DmcsGenerator:
               "actions": _check_actions(actions, task, "DmcsGenerator.replay_frames"),
               "action_repeat": _check_int("action_repeat", action_repeat, 1,
                                           "DmcsGenerator.replay_frames"),
-              "image_size": self.image_size, "shadows": self.shadows}
+              "image_size": self.image_size, "shadows": self.shadows,
+              "render_detail": self.render_detail}
     backend = self._started_backend()
     if isinstance(backend, _LocalGenerator):
       return replay_frames(**kwargs)
@@ -175,23 +180,28 @@ class DmcsGenerator:
 def generate_sequence(task: str, index: int, seed: int = 0, num_frames: int = 50,
                       action_repeat: Optional[int] = None, max_warmup_steps: int = 0,
                       image_size: int = IMAGE_SIZE, shadows: bool = True,
+                      render_detail: str = DEFAULT_RENDER_DETAIL,
                       in_process: bool = False) -> dict:
   """One sequence with a throw-away generator (see DmcsGenerator.generate for the output)."""
-  with DmcsGenerator(image_size=image_size, shadows=shadows, in_process=in_process) as gen:
+  with DmcsGenerator(image_size=image_size, shadows=shadows, render_detail=render_detail,
+                     in_process=in_process) as gen:
     return gen.generate(task, index, seed=seed, num_frames=num_frames,
                         action_repeat=action_repeat, max_warmup_steps=max_warmup_steps)
 
 
 def generation_benchmark(tasks: Iterable[str] = TASKS, num_sequences: int = 2,
                          num_frames: int = 50, seed: int = 0, image_size: int = IMAGE_SIZE,
-                         shadows: bool = True, in_process: bool = False) -> Dict[str, dict]:
+                         shadows: bool = True, render_detail: str = DEFAULT_RENDER_DETAIL,
+                         in_process: bool = False,
+                         max_warmup_steps: int = 0) -> Dict[str, dict]:
   """Frames per second of generation per task, one rendering process.
 
   For each task: `setup_seconds` (building the environment and GL context and generating a
   2-frame sequence, paid once per task and process; the first task also pays for starting
   the worker), then `num_sequences` sequences of `num_frames` frames timed as a whole
   (random actions, simulation, rendering and, unless in_process, the transfer from the
-  worker: what the TFDS builder sees).
+  worker: what the TFDS builder sees), each after a random number of unrecorded warm-up
+  steps in [0, max_warmup_steps] (the builder's configs use 100).
 
   Returns:
     {task: {"frames": int, "seconds": float, "frames_per_second": float,
@@ -199,15 +209,18 @@ def generation_benchmark(tasks: Iterable[str] = TASKS, num_sequences: int = 2,
   """
   num_sequences = _check_int("num_sequences", num_sequences, 1, "generation_benchmark")
   num_frames = _check_int("num_frames", num_frames, MIN_NUM_FRAMES, "generation_benchmark")
+  max_warmup_steps = _check_int("max_warmup_steps", max_warmup_steps, 0, "generation_benchmark")
   results = {}
-  with DmcsGenerator(image_size=image_size, shadows=shadows, in_process=in_process) as gen:
+  with DmcsGenerator(image_size=image_size, shadows=shadows, render_detail=render_detail,
+                     in_process=in_process) as gen:
     for task in tasks:
       start = time.perf_counter()
       gen.generate(task, index=0, seed=seed, num_frames=MIN_NUM_FRAMES)
       setup = time.perf_counter() - start
       start = time.perf_counter()
       for index in range(1, num_sequences + 1):
-        gen.generate(task, index=index, seed=seed, num_frames=num_frames)
+        gen.generate(task, index=index, seed=seed, num_frames=num_frames,
+                     max_warmup_steps=max_warmup_steps)
       seconds = time.perf_counter() - start
       frames = num_sequences * num_frames
       results[task] = {"frames": frames, "seconds": seconds,
@@ -219,11 +232,16 @@ def _main() -> None:
   parser = argparse.ArgumentParser(description="Measures DMCS generation speed per task.")
   parser.add_argument("--num_sequences", type=int, default=2)
   parser.add_argument("--num_frames", type=int, default=50)
+  parser.add_argument("--max_warmup_steps", type=int, default=0)
   parser.add_argument("--no_shadows", action="store_true")
+  parser.add_argument("--render_detail", choices=list(RENDER_DETAILS),
+                      default=DEFAULT_RENDER_DETAIL)
   parser.add_argument("--in_process", action="store_true")
   args = parser.parse_args()
   results = generation_benchmark(num_sequences=args.num_sequences, num_frames=args.num_frames,
-                                 shadows=not args.no_shadows, in_process=args.in_process)
+                                 shadows=not args.no_shadows, render_detail=args.render_detail,
+                                 in_process=args.in_process,
+                                 max_warmup_steps=args.max_warmup_steps)
   for name, row in results.items():
     print(f"{name:18s} {row['frames_per_second']:6.1f} frames/s "
           f"({row['frames']} frames in {row['seconds']:.1f} s; "
