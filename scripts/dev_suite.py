@@ -44,10 +44,9 @@ def train_command(set_dir, directory, seed, python=sys.executable):
 
 def read_result(directory):
   """The numbers of a finished run (its train.py evaluation.json), or None if unfinished."""
-  path = os.path.join(directory, "evaluation.json")
-  if not os.path.isfile(path):
+  if not studies.training_finished(directory):
     return None
-  with open(path) as f:
+  with open(os.path.join(directory, "evaluation.json")) as f:
     tracking = json.load(f)["tracking"]
   per_object = {name: values["percent_of_width"]
                 for name, values in tracking["detected"]["per_object_mean"].items()}

@@ -41,7 +41,6 @@ with other jobs the times are high and noisy: compare runs made back to back.
 
 import argparse
 import os
-import pickle
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ import numpy as np
 # Before dm_control is imported (the dmcs module sets MUJOCO_GL=egl and LP_NUM_THREADS=1).
 from video_structure.data import dmcs
 from video_structure.data import dmcs_generator
+from video_structure.data import worker_pipe
 
 # Stages of the generator's loop (`dmcs.Stopwatch` laps; "other" is the rest of its time) and
 # the costs measured apart.
@@ -80,10 +80,9 @@ def transfer_seconds(sequence: dict) -> float:
   with os.fdopen(read_end, "rb") as reader, os.fdopen(write_end, "wb") as writer:
     start = time.perf_counter()
     # The pipe holds 64 kB: the reply (~250 kB for 20 frames) is written while it is read.
-    # pylint: disable-next=protected-access
-    sender = threading.Thread(target=dmcs._send, args=(writer, ("ok", sequence)))
+    sender = threading.Thread(target=worker_pipe.send, args=(writer, ("ok", sequence)))
     sender.start()
-    received = dmcs._receive(reader)  # pylint: disable=protected-access
+    received = worker_pipe.receive(reader)
     seconds = time.perf_counter() - start
     sender.join()
   assert np.array_equal(received[1]["image"], sequence["image"])

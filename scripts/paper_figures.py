@@ -43,7 +43,7 @@ def run_dir(root, variant, seed):
 
 
 def evaluation_json(root, variant, seed):
-  return os.path.join(run_dir(root, variant, seed), "evaluation", "evaluation.json")
+  return studies.evaluation_json(run_dir(root, variant, seed))
 
 
 def plan(root, variants, seeds, data_dir, python=sys.executable):
@@ -53,19 +53,17 @@ def plan(root, variants, seeds, data_dir, python=sys.executable):
   commands = []
   for variant in variants:
     for seed in seeds:
-      if os.path.isfile(evaluation_json(root, variant, seed)):
-        continue
       directory = run_dir(root, variant, seed)
-      if not os.path.isfile(os.path.join(directory, "evaluation.json")):
-        commands.append((f"train {variant} seed {seed}", [
-            python, os.path.join(ROOT, "train.py"), "--dataset", "basketball",
-            "--model", variant, "--seed", str(seed), "--run_dir", directory,
-            "--data_dir", data_dir]))
+      train = [python, os.path.join(ROOT, "train.py"), "--dataset", "basketball",
+               "--model", variant, "--seed", str(seed), "--run_dir", directory,
+               "--data_dir", data_dir]
       evaluate = [python, os.path.join(ROOT, "evaluate.py"), "--run_dir", directory,
                   "--data_dir", data_dir]
       if variant not in VIDEO_VARIANTS:
         evaluate += ["--num_video_windows", "0", "--skip_fvd"]
-      commands.append((f"evaluate {variant} seed {seed}", evaluate))
+      commands += studies.remaining_commands(
+          directory, (f"train {variant} seed {seed}", train),
+          (f"evaluate {variant} seed {seed}", evaluate))
   return commands
 
 

@@ -40,14 +40,13 @@ def plan(root, clips, footage_dir, python=sys.executable):
                                        "--only", clip, "--output_dir", footage_dir]))
   for clip in clips:
     directory = os.path.join(root, clip)
-    if os.path.isfile(os.path.join(directory, "evaluation", "evaluation.json")):
-      continue
-    if not os.path.isfile(os.path.join(directory, "evaluation.json")):
-      commands.append((f"train on {clip}", [
-          python, os.path.join(ROOT, "train.py"), "--dataset", os.path.join(footage_dir, clip),
-          "--run_dir", directory] + CLIP_FLAGS[clip]))
-    commands.append((f"evaluate {clip}", [python, os.path.join(ROOT, "evaluate.py"),
-                                          "--run_dir", directory]))
+    commands += studies.remaining_commands(
+        directory,
+        (f"train on {clip}", [python, os.path.join(ROOT, "train.py"), "--dataset",
+                              os.path.join(footage_dir, clip), "--run_dir", directory]
+         + CLIP_FLAGS[clip]),
+        (f"evaluate {clip}", [python, os.path.join(ROOT, "evaluate.py"), "--run_dir",
+                              directory]))
   return commands
 
 
@@ -93,10 +92,10 @@ def main(argv=None):
   if status or args.dry_run:
     return status
   for clip in clips:
-    directory = os.path.join(root, clip, "evaluation")
-    with open(os.path.join(directory, "evaluation.json")) as f:
+    path = studies.evaluation_json(os.path.join(root, clip))
+    with open(path) as f:
       print("\n".join(summary_lines(clip, json.load(f))))
-    print(f"  figures: {os.path.join(directory, 'examples')}")
+    print(f"  figures: {os.path.join(os.path.dirname(path), 'examples')}")
   return 0
 
 

@@ -6,9 +6,28 @@ train.py resumes an unfinished run from its last checkpoint), so running the stu
 on where it stopped.
 """
 
+import os
 import subprocess
 import sys
 import time
+
+
+def training_finished(run_dir):
+  """Whether train.py finished `run_dir` (its own evaluation.json is the last file it writes)."""
+  return os.path.isfile(os.path.join(run_dir, "evaluation.json"))
+
+
+def evaluation_json(run_dir):
+  """Where evaluate.py writes a run's report by default."""
+  return os.path.join(run_dir, "evaluation", "evaluation.json")
+
+
+def remaining_commands(run_dir, train, evaluate):
+  """The commands of one run still to do: [`train`, `evaluate`] (each `(label, argv)`), less
+  the training when it finished and both when the run is evaluated."""
+  if os.path.isfile(evaluation_json(run_dir)):
+    return []
+  return ([] if training_finished(run_dir) else [train]) + [evaluate]
 
 
 def run_commands(commands, cwd, dry_run=False, stream=None):

@@ -116,7 +116,8 @@ def _train(argv, until_return):
   from video_structure.training import run_dir as run_dir_lib
   from video_structure.training import run_lock
 
-  preset = args.preset or ("paper" if tf.config.list_physical_devices("GPU") else "cpu")
+  has_gpu = bool(tf.config.list_physical_devices("GPU"))
+  preset = args.preset or ("paper" if has_gpu else "cpu")
   dataset_name, dataset_path = sources.dataset_for_argument(args.dataset)
   run_name = (os.path.basename(os.path.normpath(dataset_path)) if dataset_path
               else dataset_name)
@@ -130,7 +131,7 @@ def _train(argv, until_return):
     resuming = not args.restart and os.path.isfile(os.path.join(run_dir,
                                                                 run_dir_lib.CONFIG_FILE))
     use_bfloat16, message = precision.resolve_auto(
-        resuming, bool(tf.config.list_physical_devices("GPU")), precision.cpu_flags())
+        resuming, has_gpu, precision.cpu_flags())
     if use_bfloat16 is None:  # The precision the run was started with.
       use_bfloat16 = run_dir_lib.load_config(run_dir).model.mixed_precision
     else:

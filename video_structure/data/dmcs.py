@@ -90,8 +90,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pickle
-import struct
 import sys
 import time
 import traceback
@@ -104,6 +102,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+from video_structure.data import worker_pipe  # noqa: E402
 
 # The six dense-reward tasks of the paper, as "<domain>_<task>" (dm_control's names).
 TASKS = ("acrobot_swingup", "cartpole_balance", "cheetah_run", "reacher_easy",
@@ -542,32 +542,9 @@ class _LocalGenerator:
 
 
 # ----------------------------------------------------------------------------- worker process
-# Messages are length-prefixed pickles of builtins and numpy arrays, over the worker's
-# stdin (requests) and a duplicate of its original stdout (replies).
-
-_HEADER = struct.Struct("<Q")
-
-
-def _send(stream, message) -> None:
-  payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-  stream.write(_HEADER.pack(len(payload)))
-  stream.write(payload)
-  stream.flush()
-
-
-def _receive(stream):
-  header = stream.read(_HEADER.size)
-  if len(header) < _HEADER.size:
-    raise EOFError("stream closed")
-  (size,) = _HEADER.unpack(header)
-  payload = stream.read(size)
-  if len(payload) < size:
-    raise EOFError("stream closed in the middle of a message")
-  return pickle.loads(payload)
-
-
 def _worker_main() -> None:
-  """Serves ("generate" | "replay_frames", kwargs) requests until stdin closes."""
+  """Serves ("generate" | "replay_frames", kwargs) requests until stdin closes: messages
+  (`worker_pipe`) over stdin (requests) and a duplicate of the original stdout (replies)."""
   replies = os.fdopen(os.dup(1), "wb")
   # Anything else printed (by Python or C code) goes to stderr, not into the replies.
   os.dup2(2, 1)
@@ -576,7 +553,7 @@ def _worker_main() -> None:
   local = None
   while True:
     try:
-      method, kwargs = _receive(requests)
+      method, kwargs = worker_pipe.receive(requests)
     except EOFError:
       break
     try:
@@ -592,7 +569,7 @@ def _worker_main() -> None:
       reply = ("ok", result)
     except Exception as error:  # pylint: disable=broad-except
       reply = ("error", type(error).__name__, str(error), traceback.format_exc())
-    _send(replies, reply)
+    worker_pipe.send(replies, reply)
   if local is not None:
     local.close()
 

@@ -26,8 +26,9 @@ import numpy as np
 # Imported before anything that imports dm_control: it sets the MUJOCO_GL=egl default.
 from video_structure.data.dmcs import (DEFAULT_ACTION_REPEAT, DEFAULT_RENDER_DETAIL, IMAGE_SIZE,
                                        MIN_NUM_FRAMES, RENDER_DETAILS, TASKS, WORKER_SCRIPT,
-                                       _check_actions, _check_int, _LocalGenerator, _receive,
-                                       _send, check_render_detail, check_task, replay_frames)
+                                       _check_actions, _check_int, _LocalGenerator,
+                                       check_render_detail, check_task, replay_frames)
+from video_structure.data import worker_pipe
 
 
 class _WorkerClient:
@@ -43,8 +44,8 @@ class _WorkerClient:
 
   def call(self, method: str, **kwargs):
     try:
-      _send(self._process.stdin, (method, kwargs))
-      reply = _receive(self._process.stdout)
+      worker_pipe.send(self._process.stdin, (method, kwargs))
+      reply = worker_pipe.receive(self._process.stdout)
     except (EOFError, BrokenPipeError) as error:
       code = self._process.wait()
       raise RuntimeError(

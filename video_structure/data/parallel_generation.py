@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import os
 import pickle
-import struct
 import subprocess
 import sys
 import traceback
@@ -41,6 +40,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optio
 import numpy as np
 import tensorflow_datasets as tfds
 
+from video_structure.data import worker_pipe
+
 # make_chunk(start, size) -> iterable of (key, example).
 ChunkFn = Callable[[int, int], Iterable[tuple[Any, Any]]]
 
@@ -48,8 +49,6 @@ ChunkFn = Callable[[int, int], Iterable[tuple[Any, Any]]]
 # every worker busy while the parent writes, few enough to bound the memory held.
 CHUNKS_AHEAD_PER_WORKER = 2
 
-# Messages between this process and a worker: a length header, then a pickle.
-_HEADER = struct.Struct("<Q")
 
 # How a stored `tfds.features.Tensor` names its class in features.json.
 _TENSOR_CLASS_NAME = f"{tfds.features.Tensor.__module__}.{tfds.features.Tensor.__name__}"
@@ -167,27 +166,6 @@ def _describe(label: Optional[str], start: int, size: int) -> str:
   return f"{label} {items}" if label else items
 
 
-def _send(stream, message) -> None:
-  _send_bytes(stream, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _send_bytes(stream, payload: bytes) -> None:
-  stream.write(_HEADER.pack(len(payload)))
-  stream.write(payload)
-  stream.flush()
-
-
-def _receive_bytes(stream) -> bytes:
-  header = stream.read(_HEADER.size)
-  if len(header) < _HEADER.size:
-    raise EOFError("stream closed")
-  (size,) = _HEADER.unpack(header)
-  payload = stream.read(size)
-  if len(payload) < size:
-    raise EOFError("stream closed in the middle of a message")
-  return payload
-
-
 def _error_reply(error: BaseException) -> tuple:
   """("error", the exception if it pickles else None, its type name, message, traceback)."""
   try:
@@ -208,14 +186,14 @@ def worker_main() -> None:
   requests = sys.stdin.buffer
   job, job_error = None, None
   try:
-    job = pickle.loads(_receive_bytes(requests))
+    job = pickle.loads(worker_pipe.receive_bytes(requests))
   except EOFError:
     return
   except Exception as error:  # pylint: disable=broad-except
     job_error = _error_reply(error)  # E.g. make_chunk's module does not import here.
   while True:
     try:
-      start, size = pickle.loads(_receive_bytes(requests))
+      start, size = worker_pipe.receive(requests)
     except EOFError:
       return
     if job_error is not None:
@@ -226,7 +204,7 @@ def worker_main() -> None:
       except Exception as error:  # pylint: disable=broad-except
         reply = _error_reply(error)
     try:
-      _send(replies, reply)
+      worker_pipe.send(replies, reply)
     except BrokenPipeError:  # The parent is gone.
       return
 
@@ -249,14 +227,14 @@ class _Worker:
                                     stdout=subprocess.PIPE, start_new_session=True)
     # A worker that died (e.g. could not import this module) is reported by `reply`.
     with contextlib.suppress(BrokenPipeError):
-      _send_bytes(self.process.stdin, job)
+      worker_pipe.send_bytes(self.process.stdin, job)
 
   def request(self, chunk) -> None:
     with contextlib.suppress(BrokenPipeError):  # Reported by `reply`, with its exit code.
-      _send(self.process.stdin, chunk)
+      worker_pipe.send(self.process.stdin, chunk)
 
   def reply(self):
-    return pickle.loads(_receive_bytes(self.process.stdout))
+    return worker_pipe.receive(self.process.stdout)
 
   def stop(self, kill: bool) -> None:
     """Lets the worker exit at the end of its input, or kills it (its chunk is not needed)."""
