@@ -107,6 +107,20 @@ def test_evaluate_script_on_the_saved_model_agrees_with_the_checkpoint(evaluated
                              checkpoint["video"]["psnr"]["closest"], atol=0.05)
 
 
+@pytest.mark.slow
+def test_evaluate_script_tracking_only(tiny_run, evaluated):
+  # --num_video_windows 0: what scripts/paper_figures.py asks of the Figure 4 and 5 variants.
+  output_dir = tiny_run["root"] / "out_tracking_only"
+  report, _ = run_quietly(evaluate.main, [
+      "--run_dir", str(tiny_run["run_dir"]), "--data_dir", str(tiny_run["data_dir"]),
+      "--output", str(output_dir)] + EVAL_FLAGS + ["--num_video_windows", "0", "--skip_fvd"])
+  assert "skipped" in report["video"] and "skipped" in report["fvd"]
+  full = evaluated["checkpoint"]["report"]["tracking"]
+  assert report["tracking"]["detected"] == full["detected"]
+  assert report["tracking"]["best_of_samples"] == full["best_of_samples"]
+  assert os.path.isfile(output_dir / "tracking_error.png")
+
+
 def test_saved_model_adapter_needs_a_saved_model(tmp_path):
   with pytest.raises(FileNotFoundError, match="is not a SavedModel directory"):
     model_calls.SavedModelAdapter(str(tmp_path), None)
@@ -125,7 +139,7 @@ def configured_run_dir(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--num_samples", "0"], "--num_samples must be >= 1, got 0"),
     (["--fvd_clips", "1"], "--fvd_clips must be 0 (all) or >= 2"),
-    (["--num_video_windows", "0"], "--num_video_windows must be >= 1, got 0"),
+    (["--num_video_windows", "-1"], "--num_video_windows must be >= 0, got -1"),
     (["--num_figure_examples", "-1"], "--num_figure_examples must be >= 0, got -1"),
     (["--checkpoint", "/nonexistent/ckpt.keras"], "--checkpoint /nonexistent/ckpt.keras does "
                                                   "not exist"),

@@ -38,9 +38,10 @@ NUM_PREDICTED = WINDOW - NUM_OBSERVED
 # Test doubles. ------------------------------------------------------------------------------
 
 def code_to_position(codes):
-  """uint8 code u -> coordinate (u / 255 - 0.5) * 4: exactly what the fake model decodes from
-  a frame value u / 255 - 0.5, so positions survive the uint8 round trip exactly."""
-  return (np.asarray(codes, np.float64) / 255.0 - 0.5) * 4.0
+  """uint8 code u -> coordinate (u / 255 - 0.5) * 2 (inside the frame, [-1, 1]): exactly what
+  the fake model decodes from a frame value u / 255 - 0.5, so positions survive the uint8 round
+  trip exactly."""
+  return (np.asarray(codes, np.float64) / 255.0 - 0.5) * 2.0
 
 
 def make_windows(num_windows, seed=0):
@@ -75,7 +76,7 @@ class LinearFakeModel:
 
   def positions(self, frames):
     values = np.asarray(frames, np.float64)[:, :, 0, :NUM_OBJECTS * 2, 0]
-    return values * 4.0  # [B, T, 2M]
+    return values * 2.0  # [B, T, 2M]
 
   def keypoints(self, flat_positions):
     keypoints = flat_positions @ self.weights + self.bias
@@ -100,7 +101,7 @@ class LinearFakeModel:
       last = np.asarray(observed_frames)[:, -1:]
       frames = np.repeat(np.repeat(last, observed.shape[1] + num_predicted, 1)[None],
                          num_samples, 0).copy()
-      frames[:, :, :, 0, :NUM_OBJECTS * 2, 0] = np.clip(positions / 4.0, -0.5, 0.5)
+      frames[:, :, :, 0, :NUM_OBJECTS * 2, 0] = np.clip(positions / 2.0, -0.5, 0.5)
       result["frames"] = tf.constant(frames.astype(np.float32))
     return result
 

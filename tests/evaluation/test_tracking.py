@@ -263,3 +263,95 @@ def test_repeat_last_observed_exact():
     tracking.repeat_last_observed(keypoints, 0)
   with pytest.raises(ValueError, match="keypoints"):
     tracking.repeat_last_observed(keypoints[0], 2)
+
+
+# ---------------------------------------------------------------------------
+# Objects out of view: fitted and scored on the frames where they are in view.
+
+
+def test_in_view_exact():
+  positions = np.array([[[0.0, 0.0], [1.0, -1.0], [1.01, 0.0], [0.0, -1.5]]])
+  np.testing.assert_array_equal(tracking.in_view(positions), [[True, True, False, False]])
+
+
+def _leaving_object_data(seed=0):
+  """Two objects; the second is out of view (|x| > 1) in a third of the frames, where the
+  keypoints follow a clipped copy of it (what a detector sees of an object that left)."""
+  rng = np.random.default_rng(seed)
+  positions = rng.uniform(-0.9, 0.9, size=(12, 6, 2, 2))
+  positions[:4, :, 1, 0] = rng.uniform(1.2, 2.0, size=(4, 6))
+  seen = np.clip(positions, -1.0, 1.0)
+  mixing = rng.normal(size=(4, 6))
+  return positions, _keypoints_from_positions(seen, mixing, rng.normal(size=(6,)))
+
+
+def test_regression_fits_each_object_on_its_frames_in_view():
+  positions, keypoints = _leaving_object_data()
+  regressor = tracking.fit_keypoint_regressor(keypoints, positions)
+  predicted = tracking.predict_positions(regressor, keypoints, num_objects=2)
+  visible = tracking.in_view(positions)
+  errors = tracking.object_errors(predicted, positions)
+  assert visible.mean() == pytest.approx(1 - 4 / 12 / 2)
+  # Exact where in view (the map is linear there), for both objects.
+  assert np.max(errors[visible]) < 1e-5
+  # Pooling every frame, as the plain protocol would, spoils the fit of the leaving object
+  # even on its frames in view.
+  features = tracking.keypoints_to_features(keypoints).reshape(-1, 9)
+  pooled = tracking.LinearRegressor.fit(features, positions.reshape(-1, 4))
+  pooled_errors = tracking.object_errors(pooled.predict(features).reshape(positions.shape),
+                                         positions)
+  assert np.mean(pooled_errors[visible]) > 1e-2 > 1e3 * np.mean(errors[visible])
+
+
+def test_regression_all_in_view_is_the_single_pooled_fit():
+  rng = np.random.default_rng(5)
+  positions = rng.uniform(-1, 1, size=(5, 4, 3, 2))
+  keypoints = np.concatenate([rng.normal(size=(5, 4, 4, 2)), rng.uniform(size=(5, 4, 4, 1))],
+                             axis=-1)
+  regressor = tracking.fit_keypoint_regressor(keypoints, positions)
+  pooled = tracking.LinearRegressor.fit(tracking.keypoints_to_features(keypoints).reshape(-1, 12),
+                                        positions.reshape(-1, 6))
+  np.testing.assert_array_equal(regressor.weights, pooled.weights)
+
+
+def test_regression_raises_for_an_object_never_in_view():
+  positions, keypoints = _leaving_object_data()
+  positions[:, :, 1, 0] = 3.0
+  with pytest.raises(ValueError, match="object 1 is never in view"):
+    tracking.fit_keypoint_regressor(keypoints, positions)
+
+
+def test_error_summary_skips_frames_out_of_view():
+  errors = np.array([[[1.0, 2.0], [3.0, 4.0]]])  # N=1, T=2, M=2
+  visible = np.array([[[True, False], [True, True]]])
+  summary = tracking.error_summary(tracking.masked_errors(errors, visible), image_size=3,
+                                   object_names=["a", "b"], num_observed=1)
+  # One coordinate unit is one pixel at image_size 3.
+  assert summary["mean"]["pixels"] == pytest.approx((1 + 3 + 4) / 3)
+  assert summary["per_object_mean"]["b"]["pixels"] == pytest.approx(4.0)
+  assert summary["per_time_step"]["pixels"] == pytest.approx([1.0, 3.5])
+  assert summary["mean_observed"]["pixels"] == pytest.approx(1.0)
+  # No frame in view at all: NaN (null in the JSON), not an error.
+  never = tracking.error_summary(tracking.masked_errors(errors, np.zeros_like(visible)), 3,
+                                 ["a", "b"], 1)
+  assert np.isnan(never["mean"]["pixels"])
+
+
+def test_best_of_samples_scores_only_frames_in_view():
+  errors = np.array([[[[1.0], [9.0]]], [[[2.0], [3.0]]]])  # S=2, N=1, T=2, M=1
+  # Scored over both frames sample 1 wins (2.5 < 5); with the second frame out of view,
+  # sample 0 (1 < 2).
+  np.testing.assert_array_equal(tracking.best_of_samples(errors, per_object=True), [[[2.0], [3.0]]])
+  masked = tracking.masked_errors(errors, np.array([[[True], [False]]]))
+  best = tracking.best_of_samples(masked, per_object=True)
+  assert best[0, 0, 0] == 1.0 and np.isnan(best[0, 1, 0])
+  with pytest.raises(ValueError, match="infinite"):
+    tracking.best_of_samples(np.full((2, 1, 2, 1), np.inf), per_object=True)
+
+
+def test_keypoint_matching_ignores_frames_out_of_view():
+  positions = np.array([[[[0.5, 0.0]], [[3.0, 0.0]]]])  # N=1, T=2, M=1; out of view at t=1
+  keypoints = np.array([[[[0.5, 0.0, 1.0], [1.0, 0.0, 1.0]],
+                         [[-1.0, 0.0, 1.0], [1.0, 0.0, 1.0]]]])  # K=2
+  # Over both frames keypoint 1 is closer on average (1.25 vs 2.0); in view only, 0 (0 vs 0.5).
+  np.testing.assert_array_equal(tracking.match_keypoints_to_objects(keypoints, positions), [0])

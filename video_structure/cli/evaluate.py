@@ -49,7 +49,7 @@ def build_parser():
                            "are taken from these.")
   counts.add_argument("--num_video_windows", type=int, default=100,
                       help="Test windows (evenly spaced) whose samples are decoded for SSIM, "
-                           "PSNR, VGG and FVD.")
+                           "PSNR, VGG, LPIPS and FVD; 0: tracking only.")
   counts.add_argument("--num_samples", type=int, default=None,
                       help="Decoded samples per video window (default per dataset: "
                            "Basketball 20, Human3.6M 100 as in the paper).")
@@ -113,14 +113,14 @@ def build_parser():
 def main(argv=None):
   parser = build_parser()
   args = parser.parse_args(argv)
-  for name in ("num_train_windows", "num_test_windows", "num_video_windows", "num_vgg_windows",
+  for name in ("num_train_windows", "num_test_windows", "num_vgg_windows",
                "num_tracking_samples", "num_diversity_samples", "batch_size",
                "sequences_per_call"):
     if getattr(args, name) < 1:
       parser.error(f"--{name} must be >= 1, got {getattr(args, name)}.")
   if args.num_samples is not None and args.num_samples < 1:
     parser.error(f"--num_samples must be >= 1, got {args.num_samples}.")
-  for name in ("num_diversity_examples", "num_figure_examples"):
+  for name in ("num_video_windows", "num_diversity_examples", "num_figure_examples"):
     if getattr(args, name) < 0:
       parser.error(f"--{name} must be >= 0, got {getattr(args, name)}.")
   if args.fvd_clips < 0 or args.fvd_clips == 1:

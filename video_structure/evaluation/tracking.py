@@ -14,6 +14,14 @@ Coordinates follow the project convention: x, y in [-1, 1], x = -1 is the left p
 column, y = +1 the top pixel row. For an image of width W, one coordinate unit is
 (W - 1) / 2 pixels (the W pixel centres span 2 units); errors are also reported in percent
 of the frame width: pixels / W * 100.
+
+Objects out of view. An object is in view in a frame when its true centre lies inside the
+frame (x and y in [-1, 1]; `in_view`). Where objects leave the frame, the regression of an
+object is fitted on the training frames where it is in view and its errors are scored only on
+the test frames where it is in view: no keypoint can sit on an object outside the picture, so
+frames without it would measure the regression's guess, not the tracking. Errors of frames out
+of view are NaN and every mean skips them. When every object is always in view (Basketball),
+the fit and the scores are exactly those of the plain protocol.
 """
 
 from __future__ import annotations
@@ -28,13 +36,17 @@ import numpy as np
 # Validation helpers
 
 
-def _as_float_array(value, name: str) -> np.ndarray:
+def _as_float_array(value, name: str, allow_nan: bool = False) -> np.ndarray:
   try:
     array = np.asarray(value, dtype=np.float64)
   except (TypeError, ValueError) as error:
     raise ValueError(f"{name} must be a numeric array, got {type(value).__name__}: "
                      f"{error}") from None
-  if not np.all(np.isfinite(array)):
+  if allow_nan:
+    if np.any(np.isinf(array)):
+      raise ValueError(f"{name} contains infinite values; expected finite numbers or NaN "
+                       f"(not scored).")
+  elif not np.all(np.isfinite(array)):
     raise ValueError(f"{name} contains non-finite values (NaN or inf); expected finite numbers.")
   return array
 
@@ -217,8 +229,25 @@ class LinearRegressor:
     return regressor
 
 
+def in_view(positions) -> np.ndarray:
+  """Whether each object's centre is inside the frame.
+
+  Args:
+    positions: (..., M, 2) true positions (x, y).
+
+  Returns:
+    bool (..., M): both coordinates in [-1, 1].
+  """
+  positions = _check_positions(positions, "positions")
+  return np.all(np.abs(positions) <= 1.0, axis=-1)
+
+
 def fit_keypoint_regressor(keypoints, positions, ridge: float = 1e-6) -> LinearRegressor:
   """Fits a linear map from keypoints to object positions, pooling all frames.
+
+  Every object is fitted on the frames where it is in view (`in_view`). Objects in view in the
+  same frames share one least-squares solve; when all objects are always in view that is the
+  single solve over all frames of the plain protocol.
 
   Args:
     keypoints: (N, T, K, 3) array of (x, y, mu).
@@ -236,8 +265,48 @@ def fit_keypoint_regressor(keypoints, positions, ridge: float = 1e-6) -> LinearR
         f"and positions {positions.shape}."
     )
   features = keypoints_to_features(keypoints).reshape(-1, 3 * keypoints.shape[2])
-  targets = positions.reshape(-1, 2 * positions.shape[2])
-  return LinearRegressor.fit(features, targets, ridge=ridge)
+  num_objects = positions.shape[2]
+  targets = positions.reshape(-1, 2 * num_objects)
+  visible = in_view(positions).reshape(-1, num_objects)  # [N * T, M]
+  if visible.all():
+    return LinearRegressor.fit(features, targets, ridge=ridge)
+  weights = np.zeros((features.shape[1] + 1, 2 * num_objects))
+  groups = {}
+  for m in range(num_objects):
+    groups.setdefault(visible[:, m].tobytes(), []).append(m)
+  for objects in groups.values():
+    rows = visible[:, objects[0]]
+    if not rows.any():
+      raise ValueError(f"object {objects[0]} is never in view (centre inside [-1, 1]) in the "
+                       f"training windows; its regression cannot be fitted. Use more training "
+                       f"windows or drop the object from true_object_pos.")
+    columns = np.ravel([[2 * m, 2 * m + 1] for m in objects])
+    weights[:, columns] = LinearRegressor.fit(features[rows], targets[rows][:, columns],
+                                              ridge=ridge).weights
+  return LinearRegressor(weights, ridge=ridge)
+
+
+def masked_errors(errors, visible) -> np.ndarray:
+  """Errors with NaN where the object is out of view (so that the means skip them).
+
+  Args:
+    errors: (..., M) distances.
+    visible: bool (..., M), broadcastable to errors.
+
+  Returns:
+    (..., M) float64.
+  """
+  errors = np.asarray(errors, np.float64)
+  return np.where(np.broadcast_to(visible, errors.shape), errors, np.nan)
+
+
+def _nanmean(array, axis=None):
+  """Mean over the entries that are not NaN; NaN (null in JSON) where there is none."""
+  array = np.asarray(array, np.float64)
+  if not np.isnan(array).any():
+    return array.mean(axis=axis)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.nansum(array, axis=axis) / np.sum(~np.isnan(array), axis=axis)
 
 
 def predict_positions(regressor: LinearRegressor, keypoints, num_objects: int) -> np.ndarray:
@@ -313,7 +382,8 @@ def error_in_units(errors_in_coords, image_size: int) -> dict:
 
 def error_summary(errors, image_size: int, object_names: Sequence[str],
                   num_observed: int) -> dict:
-  """JSON summary of tracking errors `[N, T, M]` (coordinate units).
+  """JSON summary of tracking errors `[N, T, M]` (coordinate units; NaN: not scored, the
+  object out of view; every mean skips them).
 
   Returns:
     dict, each entry in coords, pixels and percent of the frame width (`error_in_units`):
@@ -337,21 +407,21 @@ def error_summary(errors, image_size: int, object_names: Sequence[str],
     raise ValueError(f"object_names must be unique, got {object_names}.")
   observed = errors[:, :num_observed]
   predicted = errors[:, num_observed:]
-  per_object_mean = errors.mean(axis=(0, 1))
+  per_object_mean = _nanmean(errors, axis=(0, 1))
   summary = {
-      "mean": error_in_units(errors.mean(), image_size),
+      "mean": error_in_units(_nanmean(errors), image_size),
       "per_object_mean": {name: error_in_units(per_object_mean[m], image_size)
                           for m, name in enumerate(object_names)},
-      "per_time_step": error_in_units(errors.mean(axis=(0, 2)), image_size),
-      "per_object_per_time_step": {name: error_in_units(errors[:, :, m].mean(axis=0),
+      "per_time_step": error_in_units(_nanmean(errors, axis=(0, 2)), image_size),
+      "per_object_per_time_step": {name: error_in_units(_nanmean(errors[:, :, m], axis=0),
                                                         image_size)
                                    for m, name in enumerate(object_names)},
-      "mean_observed": error_in_units(observed.mean(), image_size),
+      "mean_observed": error_in_units(_nanmean(observed), image_size),
   }
   if predicted.shape[1]:
-    summary["mean_predicted"] = error_in_units(predicted.mean(), image_size)
+    summary["mean_predicted"] = error_in_units(_nanmean(predicted), image_size)
     summary["per_object_mean_predicted"] = {
-        name: error_in_units(predicted[:, :, m].mean(), image_size)
+        name: error_in_units(_nanmean(predicted[:, :, m]), image_size)
         for m, name in enumerate(object_names)}
   return summary
 
@@ -362,6 +432,7 @@ def prediction_summary(best_errors, repeat_errors, image_size: int) -> dict:
   Args:
     best_errors: `[N, m, M]` errors of the best samples at the m predicted steps.
     repeat_errors: `[N, m, M]` errors of repeating the last observed keypoints.
+    (NaN entries, objects out of view, are skipped.)
 
   Returns:
     dict of pixel errors: `*_px_per_step` (mean over N and M, length m), `*_px_last_step`
@@ -370,13 +441,13 @@ def prediction_summary(best_errors, repeat_errors, image_size: int) -> dict:
   """
   pixels = pixels_per_unit(image_size)
   summary = {
-      "best_of_samples_px_per_step": (best_errors.mean(axis=(0, 2)) * pixels).tolist(),
-      "repeat_last_px_per_step": (repeat_errors.mean(axis=(0, 2)) * pixels).tolist(),
-      "best_of_samples_px_last_step_per_object": (best_errors[:, -1].mean(0) * pixels).tolist(),
-      "repeat_last_px_last_step_per_object": (repeat_errors[:, -1].mean(0) * pixels).tolist(),
+      "best_of_samples_px_per_step": (_nanmean(best_errors, axis=(0, 2)) * pixels).tolist(),
+      "repeat_last_px_per_step": (_nanmean(repeat_errors, axis=(0, 2)) * pixels).tolist(),
+      "best_of_samples_px_last_step_per_object": (_nanmean(best_errors[:, -1], axis=0) * pixels).tolist(),
+      "repeat_last_px_last_step_per_object": (_nanmean(repeat_errors[:, -1], axis=0) * pixels).tolist(),
   }
-  summary["best_of_samples_px_last_step"] = float(best_errors[:, -1].mean() * pixels)
-  summary["repeat_last_px_last_step"] = float(repeat_errors[:, -1].mean() * pixels)
+  summary["best_of_samples_px_last_step"] = float(_nanmean(best_errors[:, -1]) * pixels)
+  summary["repeat_last_px_last_step"] = float(_nanmean(repeat_errors[:, -1]) * pixels)
   return summary
 
 
@@ -393,7 +464,8 @@ def best_of_samples(errors, per_object: bool, time_steps=None) -> np.ndarray:
   per_object=False (Human3.6M rule, "best sample based on the average error of all
     coordinates"): for every example n, choose s* = argmin_s mean_{t in time_steps, m}
     errors[s, n, t, m], and return errors[s*, n, :, :].
-  Ties go to the lowest sample index.
+  Ties go to the lowest sample index. NaN errors (an object out of view) are skipped in the
+  scores; a sample with nothing to score keeps the lowest index.
 
   Args:
     errors: (S, N, T, M) per-sample errors (e.g. from object_errors).
@@ -405,7 +477,7 @@ def best_of_samples(errors, per_object: bool, time_steps=None) -> np.ndarray:
   Returns:
     (N, T, M) errors of the chosen samples.
   """
-  errors = _as_float_array(errors, "errors")
+  errors = _as_float_array(errors, "errors", allow_nan=True)
   if errors.ndim != 4:
     raise ValueError(f"errors must have shape (S, N, T, M), got {errors.shape}.")
   if min(errors.shape) < 1:
@@ -439,13 +511,13 @@ def best_of_samples(errors, per_object: bool, time_steps=None) -> np.ndarray:
     scored = errors[:, :, selection]
 
   if per_object:
-    score = scored.mean(axis=2)  # (S, N, M)
-    best = np.argmin(score, axis=0)  # (N, M)
+    score = _nanmean(scored, axis=2)  # (S, N, M)
+    best = np.argmin(np.where(np.isnan(score), np.inf, score), axis=0)  # (N, M)
     # gather errors[best[n, m], n, :, m] -> (N, T, M)
     index = np.broadcast_to(best[None, :, None, :], (1,) + errors.shape[1:])
     return np.take_along_axis(errors, index, axis=0)[0]
-  score = scored.mean(axis=(2, 3))  # (S, N)
-  best = np.argmin(score, axis=0)  # (N,)
+  score = _nanmean(scored, axis=(2, 3))  # (S, N)
+  best = np.argmin(np.where(np.isnan(score), np.inf, score), axis=0)  # (N,)
   return errors[best, np.arange(errors.shape[1])]
 
 
@@ -475,12 +547,15 @@ def match_keypoints_to_objects(keypoints, positions) -> np.ndarray:
     positions: `[N, T, M, 2]` true object positions.
 
   Returns:
-    int `[M]`: keypoint index per object (argmin over k of the mean distance).
+    int `[M]`: keypoint index per object (argmin over k of the mean distance over the frames
+    where the object is in view).
   """
   keypoints = np.asarray(keypoints, np.float64)
   positions = np.asarray(positions, np.float64)
   distance = np.linalg.norm(keypoints[:, :, None, :, :2] - positions[:, :, :, None, :], axis=-1)
-  return np.argmin(distance.mean(axis=(0, 1)), axis=-1)  # [M]
+  distance = masked_errors(distance, in_view(positions)[..., None])  # [N, T, M, K]
+  mean = _nanmean(distance, axis=(0, 1))
+  return np.argmin(np.where(np.isnan(mean), np.inf, mean), axis=-1)  # [M]
 
 
 # ---------------------------------------------------------------------------
@@ -510,7 +585,8 @@ def tracking_evaluation(calls, regressor, test_frames, test_keypoints, test_posi
     (report dict, kept keypoints `[keep_samples, keep_examples, L, K, 3]` float32). The report
     has the `error_summary` of `best_of_samples`, `repeat_last` and `detected` over all L
     steps, and `prediction` (`prediction_summary`): the errors over the predicted steps of
-    positions regressed from the predicted keypoints alone.
+    positions regressed from the predicted keypoints alone; errors are scored on the frames
+    where the object is in view (`in_view_fraction` per object: the share of test frames).
   """
   num_windows, window_length, image_size = test_frames.shape[0], test_frames.shape[1], \
       test_frames.shape[2]
@@ -521,6 +597,7 @@ def tracking_evaluation(calls, regressor, test_frames, test_keypoints, test_posi
                      f"({window_length}).")
   object_names = list(object_names or [f"object_{m}" for m in range(num_objects)])
   per_object = best_sample_rule == "per_object"
+  visible = in_view(test_positions)  # [N, L, M]
   best, kept, best_predicted, repeat_predicted = [], [], [], []
   for index, start in enumerate(range(0, num_windows, batch_size)):
     stop = min(start + batch_size, num_windows)
@@ -528,37 +605,43 @@ def tracking_evaluation(calls, regressor, test_frames, test_keypoints, test_posi
                                num_samples, decode_frames=False, seed=(seed, start))
     sample_keypoints = prediction["keypoints"]  # [S, b, L, K, 3]
     sample_positions = predict_positions(regressor, sample_keypoints, num_objects)
-    errors = object_errors(sample_positions, np.broadcast_to(
-        test_positions[None, start:stop], sample_positions.shape))  # [S, b, L, M]
+    errors = masked_errors(object_errors(sample_positions, np.broadcast_to(
+        test_positions[None, start:stop], sample_positions.shape)),
+        visible[None, start:stop])  # [S, b, L, M]
     best.append(best_of_samples(errors, per_object=per_object,
                                 time_steps=slice(num_observed, None)))
     # The same samples regressed over the predicted steps only (a separate matrix product:
     # its rounding can differ in the last bit from the one over all L steps).
     future_positions = predict_positions(regressor, sample_keypoints[:, :, num_observed:],
                                          num_objects)
-    future_errors = object_errors(future_positions, np.broadcast_to(
-        test_positions[None, start:stop, num_observed:], future_positions.shape))
+    future_errors = masked_errors(object_errors(future_positions, np.broadcast_to(
+        test_positions[None, start:stop, num_observed:], future_positions.shape)),
+        visible[None, start:stop, num_observed:])
     best_predicted.append(best_of_samples(future_errors, per_object=per_object))
     repeated = repeat_last_observed(test_keypoints[start:stop, :num_observed], num_predicted)
-    repeat_predicted.append(object_errors(predict_positions(regressor, repeated, num_objects),
-                                          test_positions[start:stop, num_observed:]))
+    repeat_predicted.append(masked_errors(
+        object_errors(predict_positions(regressor, repeated, num_objects),
+                      test_positions[start:stop, num_observed:]),
+        visible[start:stop, num_observed:]))
     if start < keep_examples:
       kept.append(sample_keypoints[:keep_samples, :keep_examples - start])
     if progress is not None:
       progress.update(index + 1)
   best = np.concatenate(best)
-  detected = object_errors(predict_positions(regressor, test_keypoints, num_objects),
-                           test_positions)
+  detected = masked_errors(object_errors(predict_positions(regressor, test_keypoints,
+                                                           num_objects), test_positions), visible)
   repeated = np.concatenate([test_keypoints[:, :num_observed], repeat_last_observed(
       test_keypoints[:, :num_observed], num_predicted)], axis=1)
-  repeat_last = object_errors(predict_positions(regressor, repeated, num_objects),
-                              test_positions)
+  repeat_last = masked_errors(object_errors(predict_positions(regressor, repeated, num_objects),
+                                            test_positions), visible)
   report = {
       "num_test_windows": int(num_windows), "num_samples": int(num_samples),
       "num_observed": int(num_observed), "num_predicted": int(num_predicted),
       "best_sample_rule": best_sample_rule,
       "image_size": int(image_size), "pixels_per_unit": pixels_per_unit(image_size),
       "object_names": object_names,
+      "in_view_fraction": {name: float(visible[:, :, m].mean())
+                           for m, name in enumerate(object_names)},
       "best_of_samples": error_summary(best, image_size, object_names, num_observed),
       "repeat_last": error_summary(repeat_last, image_size, object_names, num_observed),
       "detected": error_summary(detected, image_size, object_names, num_observed),
