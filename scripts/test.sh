@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q tests "$@"
+# One worker process per core (pytest-xdist); a module's tests stay in one worker, so its
+# module fixtures (tiny datasets, tiny trained runs) are built once. TEST_WORKERS=0 runs
+# everything in this process.
+exec .venv/bin/python -m pytest -q -n "${TEST_WORKERS:-auto}" --dist loadfile tests "$@"

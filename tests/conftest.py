@@ -8,6 +8,12 @@ import os
 
 # Must be set before TensorFlow is imported anywhere (test modules import it at collection).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Under pytest-xdist (scripts/test.sh) the workers share the cores: each TensorFlow (and the
+# train.py processes it starts) gets its share of threads instead of all of them.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+  _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+  for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_name, _threads)
 
 import keras  # noqa: E402  (after the environment variable above)
 import pytest  # noqa: E402

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests import helpers
 from video_structure import presets
@@ -19,6 +20,7 @@ from video_structure.evaluation import model_calls
 from video_structure.evaluation import protocol
 from video_structure.evaluation import report as report_lib
 from video_structure.training import export
+from video_structure.training import precision
 from video_structure.training import run_dir as run_dir_lib
 
 
@@ -119,6 +121,21 @@ def test_evaluate_script_tracking_only(tiny_run, evaluated):
   assert report["tracking"]["detected"] == full["detected"]
   assert report["tracking"]["best_of_samples"] == full["best_of_samples"]
   assert os.path.isfile(output_dir / "tracking_error.png")
+
+
+@pytest.mark.parametrize("flags, gpu, expected", [
+    ({"fpu", "avx512f", "amx_bf16"}, False, "bfloat16"),
+    ({"fpu", "avx512f", "avx512_bf16"}, False, "bfloat16"),
+    ({"fpu", "avx512f", "avx512_vnni"}, False, "float32"),
+    (set(), True, "bfloat16"),
+])
+def test_vgg_precision_auto_follows_the_hardware(monkeypatch, flags, gpu, expected):
+  monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+  monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+  monkeypatch.setattr(tf.config, "list_physical_devices",
+                      lambda kind: ["gpu:0"] if gpu and kind == "GPU" else [])
+  assert evaluate.resolve_vgg_precision("auto") == expected
+  assert evaluate.resolve_vgg_precision("float32") == "float32"
 
 
 def test_saved_model_adapter_needs_a_saved_model(tmp_path):

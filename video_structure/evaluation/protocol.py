@@ -94,6 +94,9 @@ class EvaluationSettings:
   # frames' size, ~0.013 s) run on the first few video windows only (raise it on a GPU);
   # LPIPS-AlexNet (~0.0014 s per frame) on every video window.
   num_vgg_windows: int = 4
+  # VGG cosine's convolutions: "float32" or "bfloat16" (evaluate.py's --vgg_precision auto
+  # picks bfloat16 where the hardware computes it natively).
+  vgg_precision: str = "float32"
   # LPIPS networks ("vgg16", "alexnet"; empty: no LPIPS), from the cache (fetch_weights.py).
   lpips_nets: tuple = ("vgg16", "alexnet")
   vgg_layers: tuple = frame_metrics.DEFAULT_VGG_FEATURE_LAYERS
@@ -173,6 +176,9 @@ class EvaluationSettings:
       raise ValueError(f"vgg_layers must be names from {frame_metrics.VGG16_CONV_LAYERS}, got "
                        f"{layers}.")
     self.vgg_layers = layers
+    if self.vgg_precision not in frame_metrics.VGG_PRECISIONS:
+      raise ValueError(f"vgg_precision must be one of {frame_metrics.VGG_PRECISIONS}, got "
+                       f"{self.vgg_precision!r}.")
     nets = (self.lpips_nets,) if isinstance(self.lpips_nets, str) else tuple(self.lpips_nets)
     unknown = [net for net in nets if net not in LPIPS_METRIC_NAMES]
     if unknown or len(set(nets)) != len(nets):
@@ -367,7 +373,9 @@ def _load_feature_metrics(settings):
   {name: skip message} of the others)."""
   metrics, messages = {}, {}
   try:
-    metrics["vgg_cosine"] = frame_metrics.VGGFeatures(settings.vgg_weights, settings.vgg_layers)
+    metrics["vgg_cosine"] = frame_metrics.VGGFeatures(
+        settings.vgg_weights, settings.vgg_layers,
+        precision=settings.vgg_precision)
   except frame_metrics.WeightsUnavailable as error:
     messages["vgg_cosine"] = f"VGG cosine similarity skipped: {error}"
   for net in settings.lpips_nets:
