@@ -66,9 +66,9 @@ def test_basketball_cpu_preset_values():
   assert recipe == recipe_settings.CpuRecipeConfig(
       heatmap_bias_init=-4.0, heatmap_init_gain=10.0, presence_warmup_steps=300,
       sparsity_warmup_steps=400, moving_pixel_weight=20.0, moving_pixel_threshold=0.1,
-      foreground_attention_weight=1.0, foreground_threshold=0.1, foreground_colour_weight=1.0,
-      reseed_every_steps=100, reseed_until_step=700, reseed_distance=0.1,
-      reseed_max_keypoints=4)
+      foreground_attention_weight=1.0, foreground_threshold=0.1, match_lighting=False,
+      foreground_colour_weight=1.0, reseed_every_steps=100, reseed_until_step=700,
+      reseed_distance=0.1, reseed_max_keypoints=4)
 
 
 def test_one_cpu_recipe_and_one_rule_for_every_dataset():
@@ -159,7 +159,8 @@ BAD_RECIPE_VALUES = [
     ("reseed_every_steps", -100), ("reseed_until_step", -1), ("reseed_max_keypoints", -1),
     ("heatmap_init_gain", 0.0), ("heatmap_init_gain", -10.0), ("moving_pixel_threshold", 0.0),
     ("foreground_threshold", 0.0), ("reseed_distance", 0.0), ("reseed_every_steps", 1.0),
-    ("moving_pixel_weight", "20"), ("moving_pixel_weight", True),
+    ("moving_pixel_weight", "20"), ("moving_pixel_weight", True), ("match_lighting", 1),
+    ("match_lighting", "true"),
 ] + [
     (field.name, value) for field in dataclasses.fields(recipe_settings.CpuRecipeConfig)
     if field.type in (float, "float") for value in (NAN, INF, -INF)
@@ -243,7 +244,9 @@ def test_legacy_flat_config_of_a_cpu_run_is_read():
   model_fields = {field.name for field in dataclasses.fields(config_lib.Config)}
   recipe_fields = {field.name for field in dataclasses.fields(recipe_settings.CpuRecipeConfig)}
   assert run_config.model.to_dict() == {k: v for k, v in flat.items() if k in model_fields}
-  assert run_config.recipe.to_dict() == {k: v for k, v in flat.items() if k in recipe_fields}
+  # A setting added after that run (match_lighting) takes its off default, as the run trained.
+  assert run_config.recipe.to_dict() == dict(
+      {k: v for k, v in flat.items() if k in recipe_fields}, match_lighting=False)
   assert set(flat) - model_fields - recipe_fields == {
       "concentration_weight", "foreground_attention_residual", "keypoint_width_anneal_steps",
       "keypoint_width_start"}

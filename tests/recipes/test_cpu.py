@@ -68,6 +68,7 @@ def test_the_model_is_built_with_the_recipes_detector_initialisation():
     ({"foreground_threshold": float("nan")}, r"`foreground_threshold` must be a finite number"),
     ({"heatmap_init_gain": 0.0}, r"`heatmap_init_gain` must be > 0"),
     ({"reseed_every_steps": 2.5}, r"`reseed_every_steps` must be of type int"),
+    ({"match_lighting": 1}, r"`match_lighting` must be of type bool"),
     ({"concentration_weight": 1.0}, r"unknown CPU-recipe setting\(s\) \['concentration_weight'\]"),
 ])
 def test_bad_settings_raise(settings, match):
@@ -118,24 +119,27 @@ def test_schedule_warm_ups(step, sparsity, presence):
 
 # Loss terms -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("weight", [0.0, 5.0])
-def test_moving_pixel_term_is_its_weight_times_the_loss(weight):
-  recipe = _recipe(moving_pixel_weight=weight, moving_pixel_threshold=0.2)
+@pytest.mark.parametrize("weight, lighting", [(0.0, False), (5.0, False), (5.0, True)])
+def test_moving_pixel_term_is_its_weight_times_the_loss(weight, lighting):
+  recipe = _recipe(moving_pixel_weight=weight, moving_pixel_threshold=0.2,
+                   match_lighting=lighting)
   frames, heatmaps, _, reconstruction = _inputs()
   terms = recipe.loss_terms(frames, heatmaps, None, reconstruction)
   assert set(terms) == set(RECIPE_LOSS_NAMES)
-  expected = weight * float(losses.moving_pixel_loss(reconstruction, frames, 0.2))
+  expected = weight * float(losses.moving_pixel_loss(reconstruction, frames, 0.2, lighting))
   assert float(terms["moving_pixels"]) == pytest.approx(expected, rel=1e-6)
   assert (float(terms["moving_pixels"]) > 0.0) == (weight > 0.0)
   assert float(terms["foreground_attention"]) == float(terms["foreground_colour"]) == 0.0
 
 
-@pytest.mark.parametrize("weight", [0.0, 3.0])
-def test_foreground_attention_term_is_its_weight_times_the_loss(weight):
-  recipe = _recipe(foreground_attention_weight=weight, foreground_threshold=0.2)
+@pytest.mark.parametrize("weight, lighting", [(0.0, False), (3.0, False), (3.0, True)])
+def test_foreground_attention_term_is_its_weight_times_the_loss(weight, lighting):
+  recipe = _recipe(foreground_attention_weight=weight, foreground_threshold=0.2,
+                   match_lighting=lighting)
   frames, heatmaps, _, reconstruction = _inputs()
   terms = recipe.loss_terms(frames, heatmaps, None, reconstruction)
-  expected = weight * float(losses.foreground_attention_loss(heatmaps, frames, 0.2))
+  mask = losses.foreground_pixel_mask(frames, 0.2, lighting)
+  expected = weight * float(losses.foreground_attention_loss(heatmaps, frames, 0.2, mask))
   assert float(terms["foreground_attention"]) == pytest.approx(expected, rel=1e-6)
   assert (float(terms["foreground_attention"]) > 0.0) == (weight > 0.0)
   # Without heatmaps (CNN-VRNN) the term does not apply.

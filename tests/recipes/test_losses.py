@@ -119,3 +119,73 @@ def test_foreground_colour_loss_by_hand():
   # Per frame: one foreground pixel with squared error 0.25 + 0.09; / (2 * B * T) * T frames.
   assert result.numpy() == pytest.approx(4 * (0.25 + 0.09) / (2 * 4), rel=1e-6)
   assert losses.foreground_colour_loss(frames, frames, 0.1).numpy() == 0.0
+
+
+# match_lighting -------------------------------------------------------------------------------
+
+def _relit(frames, gains, contrasts):
+  """The development suite's light (synthetic_scenes): contrast c about mid-grey, then
+  brightness g, on frames in [-0.5, 0.5]: x' = g * (c * x + 0.5) - 0.5, per frame."""
+  gains = np.asarray(gains, np.float32)[None, :, None, None, None]
+  contrasts = np.asarray(contrasts, np.float32)[None, :, None, None, None]
+  return (gains * (contrasts * frames + 0.5) - 0.5).astype(np.float32)
+
+
+_GAINS = [1.0, 0.7, 1.3, 0.85, 1.15, 1.0]
+_CONTRASTS = [1.0, 1.15, 0.85, 1.0, 0.9, 1.1]
+
+
+def _textured_window_with_a_moving_object(num_frames=6):
+  """B=1, T frames of a static 8x8 texture in [-0.3, 0.1] with an object (0.45 in every
+  channel) on pixel (t, t) of frame t; returns (frames, object mask [1, T, 8, 8, 1])."""
+  rng = np.random.default_rng(4)
+  scene = rng.uniform(-0.3, 0.1, [1, 1, 8, 8, 3]).astype(np.float32)
+  frames = np.repeat(scene, num_frames, axis=1)
+  on_object = np.zeros([1, num_frames, 8, 8, 1], bool)
+  for t in range(num_frames):
+    frames[0, t, t, t] = 0.45
+    on_object[0, t, t, t] = True
+  return frames, on_object
+
+
+def test_match_lighting_undoes_a_gain_and_offset():
+  reference = np.random.default_rng(5).uniform(-0.5, 0.5, [2, 1, 8, 8, 3]).astype(np.float32)
+  frames = _relit(np.repeat(reference, 6, axis=1), _GAINS, _CONTRASTS)
+  matched = losses.match_lighting(frames, reference, 0.1).numpy()
+  # Exact but for the prior pulling the gain towards 1 (relative bias prior / variance ~ 1%).
+  np.testing.assert_allclose(matched, np.repeat(reference, 6, axis=1), atol=5e-3)
+  assert np.max(np.abs(frames - reference)) > 0.2  # ...which the light had moved by this much.
+
+
+def test_foreground_mask_with_lighting_ignores_the_light_but_not_the_object():
+  frames, on_object = _textured_window_with_a_moving_object()
+  relit = _relit(frames, _GAINS, _CONTRASTS)
+  unmatched = losses.foreground_pixel_mask(relit, 0.1).numpy()
+  matched = losses.foreground_pixel_mask(relit, 0.1, lighting=True).numpy()
+  # Without matching, the light alone marks most of the static background as foreground.
+  assert np.mean(unmatched[~on_object] > 0.5) > 0.5
+  # With it, the background stays below a tenth of the threshold and the object is foreground.
+  assert np.max(matched[~on_object]) < 0.1
+  assert np.min(matched[on_object]) == 1.0
+
+
+def test_foreground_mask_with_lighting_is_nearly_the_same_without_a_change_of_light():
+  frames, on_object = _textured_window_with_a_moving_object()
+  unmatched = losses.foreground_pixel_mask(frames, 0.1).numpy()
+  matched = losses.foreground_pixel_mask(frames, 0.1, lighting=True).numpy()
+  np.testing.assert_array_equal(unmatched, on_object.astype(np.float32))
+  np.testing.assert_allclose(matched, unmatched, atol=0.02)
+
+
+def test_moving_pixel_loss_with_lighting_ignores_the_light():
+  rng = np.random.default_rng(6)
+  static = np.repeat(rng.uniform(-0.3, 0.3, [2, 1, 8, 8, 3]), 6, axis=1).astype(np.float32)
+  relit = _relit(static, _GAINS, _CONTRASTS)
+  off = relit + 0.2
+  # Frames whose light changed count as moving without matching (frames 1, 2, 4 and 5 of 6 by
+  # more than the threshold almost everywhere); with it, almost nothing is left.
+  unmatched = losses.moving_pixel_loss(off, relit, 0.1).numpy()
+  matched = losses.moving_pixel_loss(off, relit, 0.1, lighting=True).numpy()
+  image_loss = np.sum((off - relit).astype(np.float64) ** 2) / (2 * 2 * 6)
+  assert unmatched > 0.5 * image_loss
+  assert matched < 0.01 * image_loss

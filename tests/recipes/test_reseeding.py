@@ -127,7 +127,8 @@ def callback_model():
   keras.mixed_precision.set_global_policy("float32")
   return builder.build_model(helpers.tiny_config(reseed_every_steps=100, reseed_until_step=300,
                                                  reseed_distance=0.2, reseed_max_keypoints=2,
-                                                 foreground_threshold=0.3, seed=7))
+                                                 foreground_threshold=0.3, match_lighting=True,
+                                                 seed=7))
 
 
 @pytest.mark.parametrize("step, event", [(50, False), (99, False), (100, True), (300, True),
@@ -146,9 +147,9 @@ def test_callback_reseeds_every_n_steps_until_the_last(callback_model, monkeypat
     assert (calls, windows.seeds, lines) == ([], [], [])
     return
   assert windows.seeds == [7 + step]  # config.seed + step: a resumed run re-seeds the same.
-  ((called_model, called_frames, distance, max_keypoints, threshold),) = calls
+  ((called_model, called_frames, distance, max_keypoints, threshold, lighting),) = calls
   assert called_model is model and called_frames is frames
-  assert (distance, max_keypoints, threshold) == (0.2, 2, 0.3)
+  assert (distance, max_keypoints, threshold, lighting) == (0.2, 2, 0.3, True)
   assert lines == [f"Step {step}: re-seeded keypoints [1] (duplicates or drawing nothing) at "
                    f"the worst reconstructed moving objects."]
 

@@ -10,7 +10,8 @@ use none. Every part acts on training only:
   * loss terms (`losses.py`): the error of moving pixels weighted up (`moving_pixel_weight`),
     heatmaps pulled onto the moving foreground (`foreground_attention_weight`), and an auxiliary
     decoder of the foreground colours from the detector's features
-    (`foreground_colour_weight`);
+    (`foreground_colour_weight`); the masks of these terms can first match each frame's
+    brightness and contrast to the reference's (`match_lighting`);
   * re-seeding of duplicate keypoints (`reseeding.py`, a training callback).
 What was measured for each is in docs/cpu_preset.md.
 """
@@ -107,12 +108,13 @@ class CpuRecipe(keras.layers.Layer):
     attention = settings.foreground_attention_weight and heatmaps is not None
     colour = self.foreground_colour_decoder is not None
     # The foreground mask (a sort over time) is shared by the terms that use it.
-    foreground = (losses.foreground_pixel_mask(frames, settings.foreground_threshold)
+    foreground = (losses.foreground_pixel_mask(frames, settings.foreground_threshold,
+                                               settings.match_lighting)
                   if colour or attention else None)
     zero = tf.constant(0.0)
     return {
         "moving_pixels": settings.moving_pixel_weight * losses.moving_pixel_loss(
-            reconstruction, frames, settings.moving_pixel_threshold)
+            reconstruction, frames, settings.moving_pixel_threshold, settings.match_lighting)
                          if settings.moving_pixel_weight else zero,
         "foreground_attention": settings.foreground_attention_weight
                                 * losses.foreground_attention_loss(

@@ -138,7 +138,7 @@ def head_weights_for_target(features, cells, logit=RESEED_LOGIT, ridge=1e-3):
   return solution[:-1], float(solution[-1])
 
 
-def reseed(model, frames, distance, max_keypoints, foreground_threshold):
+def reseed(model, frames, distance, max_keypoints, foreground_threshold, match_lighting=False):
   """One re-seeding event on a batch of training windows (see the module docstring).
 
   Args:
@@ -147,6 +147,7 @@ def reseed(model, frames, distance, max_keypoints, foreground_threshold):
     distance: `reseed_distance`.
     max_keypoints: `reseed_max_keypoints`.
     foreground_threshold: the recipe's `foreground_threshold`.
+    match_lighting: the recipe's `match_lighting`.
 
   Returns:
     List of (keypoint, b, [(t, row, column), ...]) for the keypoints that were re-seeded.
@@ -167,7 +168,7 @@ def reseed(model, frames, distance, max_keypoints, foreground_threshold):
   error = tf.reduce_sum(tf.square(reconstruction - frames), axis=-1, keepdims=True)
   error = tf.nn.avg_pool2d(ops.fold_time(error), pool, pool, "VALID")
   error = tf.reshape(error, [batch_size, num_frames, cells, cells])
-  mask = losses.foreground_mask(frames, foreground_threshold, cells)[..., 0]
+  mask = losses.foreground_mask(frames, foreground_threshold, cells, match_lighting)[..., 0]
   targets = reseed_targets((error * mask).numpy(), len(redundant))
   features = features.numpy()
   head = model.keypoint_detector.heatmap_head
@@ -212,7 +213,8 @@ class KeypointReseeding(keras.callbacks.Callback):
       return
     frames = next(iter(self.make_windows(self.model.config.seed + step)))["image"]
     reseeded = reseed(self.model, frames, settings.reseed_distance,
-                      settings.reseed_max_keypoints, settings.foreground_threshold)
+                      settings.reseed_max_keypoints, settings.foreground_threshold,
+                      settings.match_lighting)
     if self.log is not None:
       self.log(f"Step {step}: re-seeded keypoints {[k for k, *_ in reseeded]} "
                f"(duplicates or drawing nothing) at the worst reconstructed moving objects.")

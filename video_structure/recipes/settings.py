@@ -38,6 +38,11 @@ class CpuRecipeConfig(config_lib.Settings):
       "found an object onto one.")
   foreground_threshold: float = _setting(0.1, "Colour change from the window's temporal median "
                                          "at which a pixel counts fully as foreground.")
+  match_lighting: bool = _setting(
+      False, "Before the moving-pixel and foreground masks compare a frame with the window's "
+      "first frame or temporal median, bring its brightness and contrast to theirs (a per-frame "
+      "gain and offset, `recipes.losses.match_lighting`), so a change of the light is not taken "
+      "for motion.")
   foreground_colour_weight: float = _setting(
       0.0, "lambda_colour: weight of an auxiliary decoder that predicts the colours of the "
       "moving foreground from the detector's features (`recipes.losses.foreground_colour_loss`);"
