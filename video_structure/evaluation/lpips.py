@@ -187,8 +187,8 @@ class LPIPS:
     self.model = load_network(net, flat, source_name=path)
     self.heads = lpips_heads(flat, source_name=path)
     self.weights_info = weights_info(net, path)
-    self._distance = tf.function(self._distance_eager, reduce_retracing=True)
-    self._features = tf.function(self._features_eager, reduce_retracing=True)
+    self._distance = tf.function(self._distance_eager, reduce_retracing=True, autograph=False)
+    self._features = tf.function(self._features_eager, reduce_retracing=True, autograph=False)
 
   def _features_eager(self, images):
     return list(self.model(imagenet_normalize(images), training=False))
