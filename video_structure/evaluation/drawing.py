@@ -369,9 +369,8 @@ def save_gif(path, frames, fps: float = 6.25, loop: int = 0) -> None:
   Each frame lasts round(1000 / fps) ms; GIF stores durations in 10 ms units, so it is
   rounded to a multiple of 10 ms (fps=6.25 -> 160 ms exactly). Colours are quantised to a
   256-colour palette per frame with Pillow's fast octree (4-6x faster than its default median
-  cut, which took most of the time of the end-of-training figures). Note: Pillow merges consecutive identical frames
-  into one frame with the summed duration (playback is unchanged, the stored frame count
-  is smaller).
+  cut). Note: Pillow merges consecutive identical frames into one frame with the summed
+  duration (playback is unchanged, the stored frame count is smaller).
 
   Args:
     path: output file path.
