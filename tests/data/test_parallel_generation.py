@@ -13,7 +13,9 @@ import zlib
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
+from isal import isal_zlib
 
 from video_structure.data import parallel_generation as pg
 
@@ -138,14 +140,34 @@ def test_frames_encoded_in_the_workers_are_the_bytes_tfds_writes():
   feature = _frames_feature()
   examples = list(pg.generate_in_workers(CHUNKS, toy_chunk, num_workers=2,
                                          encoders={"frames": feature}))
-  plain = tfds.features.Tensor(shape=(2, 3), dtype=np.uint8,
-                               encoding=tfds.features.Encoding.ZLIB)
   for key, example in examples:
     assert isinstance(example["frames"], pg.PreEncoded)
     frames = np.full((2, 3), key, dtype=np.uint8)
-    # What TFDS' own Tensor writes, and what the pre-encodable one writes for raw frames.
-    assert feature.encode_example(example["frames"]) == plain.encode_example(frames)
-    assert feature.encode_example(frames) == zlib.compress(frames.tobytes())
+    # What the feature writes for raw frames in this process: ISA-L's zlib stream.
+    assert feature.encode_example(example["frames"]) == feature.encode_example(frames)
+    assert feature.encode_example(frames) == isal_zlib.compress(frames.tobytes(), pg.ISAL_LEVEL)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (None, None)], ids=["static", "dynamic"])
+def test_isal_compressed_frames_decode_as_tfds_zlib_tensors(shape):
+  feature = pg.PreEncodableTensor(shape=shape, dtype=np.uint8,
+                                  encoding=tfds.features.Encoding.ZLIB)
+  plain = tfds.features.Tensor(shape=shape, dtype=np.uint8, encoding=tfds.features.Encoding.ZLIB)
+  frames = np.random.default_rng(0).integers(0, 256, (2, 3), dtype=np.uint8)
+  encoded, tfds_encoded = feature.encode_example(frames), plain.encode_example(frames)
+  if shape[0] is None:  # TFDS stores the shape beside the bytes.
+    assert encoded["shape"] == tfds_encoded["shape"] == (2, 3)
+    encoded, tfds_encoded = encoded["value"], tfds_encoded["value"]
+  # Not TFDS' own bytes (zlib level 6), but the same zlib format: Python's zlib and TFDS'
+  # reader (tf.io.decode_compressed) give back the frames.
+  assert encoded != tfds_encoded
+  assert zlib.decompress(encoded) == frames.tobytes()
+  assert tf.io.decode_compressed(encoded, compression_type="ZLIB").numpy() == frames.tobytes()
+  if shape[0] is not None:
+    np.testing.assert_array_equal(plain.decode_example(tf.constant(encoded)).numpy(), frames)
+    # TFDS' own checks still apply.
+    with pytest.raises(ValueError, match="does not match"):
+      feature.encode_example(np.zeros((2, 4), np.uint8))
 
 
 def test_pre_encodable_tensor_is_stored_as_a_plain_tensor():
