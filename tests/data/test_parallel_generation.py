@@ -136,7 +136,7 @@ def _frames_feature():
 
 
 @pytest.mark.slow  # Starts worker processes.
-def test_frames_encoded_in_the_workers_are_the_bytes_tfds_writes():
+def test_frames_encoded_in_the_workers_are_the_bytes_written_here():
   feature = _frames_feature()
   examples = list(pg.generate_in_workers(CHUNKS, toy_chunk, num_workers=2,
                                          encoders={"frames": feature}))
