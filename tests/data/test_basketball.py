@@ -242,6 +242,38 @@ def test_ball_is_drawn_on_top_and_defenders_are_not_drawn():
   np.testing.assert_array_equal(bb.render_frames(moved_defenders[None])[0], frame)
 
 
+def test_dots_beyond_the_frame_edge_are_clipped_not_lost():
+  # Positions at the importer's tolerance (3 ft beyond the lines) put dot centres outside the
+  # frame; in the last frame of a render call this used to index past the canvas.
+  column = 20
+  x_feet, _ = _feet_at_pixel(0, column)
+  inside = [(35.0, 8.0), (25.0, 42.0), (40.0, 44.0), (42.0, 8.0), (30.0, 4.0), (30.0, 30.0)]
+  edge = [(x_feet, -3.0),  # Ball 2.42 px below the bottom row.
+          (50.0, 25.0),  # Player 1, 1.21 px right of the last column.
+          (x_feet, 53.0),  # Player 2, 2.42 px above the top row.
+          (-3.0, 25.0),  # Player 3, 0.61 px left of the first column.
+          (1e4, 1e4), (-1e4, 25.0)]  # Players 4 and 5 far away: not drawn.
+  frames = bb.render_frames(np.stack([_trajectory_row(inside), _trajectory_row(edge)])[None])[0]
+  frame = frames[1].astype(np.float64)
+  court = bb.render_empty_court().astype(np.float64)
+  positions = bb.object_positions(_trajectory_row(edge))
+  rows, columns = np.mgrid[0:64, 0:64]
+  expected = court.copy()
+  for obj in (1, 2, 3, 0):  # Drawing order: players, then the ball.
+    centre_column = (positions[obj, 0] + 1) * 63 / 2
+    centre_row = (1 - positions[obj, 1]) * 63 / 2
+    distance = np.hypot(columns - centre_column, rows - centre_row)
+    coverage = np.clip(bb.object_radii_px()[obj] + 0.5 - distance, 0, 1)[..., None]
+    expected = np.rint(expected + coverage * (np.array(bb.OBJECT_COLOURS[obj]) - expected))
+  np.testing.assert_allclose(frame, expected, atol=1)  # (float32 feet round trip)
+  # Each edge dot shows where it overlaps the frame: the ball's coverage is 0.08 at
+  # (63, 20), player 1 fills (31, 63), player 3 fills (31, 0).
+  assert 0 < np.abs(frame[63, column] - court[63, column]).max() < 30
+  np.testing.assert_array_equal(frame[31, 63], bb.PLAYER_COLOURS[0])
+  np.testing.assert_array_equal(frame[31, 0], bb.PLAYER_COLOURS[2])
+  assert np.abs(frame[0, column] - court[0, column]).max() > 0  # Player 2 at the top row.
+
+
 def test_render_rejects_bad_input():
   with pytest.raises(ValueError, match="22"):
     bb.render_frames(np.zeros((3, 21)))

@@ -213,7 +213,7 @@ def render_frames(trajectories_feet, image_size=64, frames_per_chunk=256):
   Args:
     trajectories_feet: [N, T, 22] or [T, 22] feet.
     image_size: H = W of the frames.
-    frames_per_chunk: frames drawn at once (bounds the temporary canvas memory).
+    frames_per_chunk: frames blended at once (bounds the temporary buffers).
 
   Returns:
     uint8 [N, T, H, W, 3] or [T, H, W, 3].
@@ -229,44 +229,59 @@ def render_frames(trajectories_feet, image_size=64, frames_per_chunk=256):
   columns = (positions[..., 0] + 1.0) * (image_size - 1) / 2.0  # [F, 6]
   rows = (1.0 - positions[..., 1]) * (image_size - 1) / 2.0
   radii = object_radii_px(image_size)
+  # A dot covers only pixels within radius + 1 of its nearest pixel, so a square patch of
+  # patch_size^2 pixels around that pixel holds all of it.
   half_patch = int(np.ceil(radii.max() + 1.0))
-  patch_offsets = np.arange(-half_patch, half_patch + 1)
-  padded_size = image_size + 2 * half_patch
-  # The canvas is padded by the patch half-size so that dots near or beyond the border are
-  # drawn without index clipping; the padding is cropped away.
-  padded_court = np.zeros((padded_size, padded_size, 3), dtype=np.uint8)
-  padded_court[half_patch:half_patch + image_size, half_patch:half_patch + image_size] = (
-      render_empty_court(image_size))
-  colours = np.asarray(OBJECT_COLOURS, np.float32)
+  patch_size = 2 * half_patch + 1  # <= image_size for every image_size >= 8.
   num_frames = positions.shape[0]
   output = np.empty((num_frames, image_size, image_size, 3), dtype=np.uint8)
+  output[:] = render_empty_court(image_size)
+  # windows[f, top, left] is the patch output[f, top:top + P, left:left + P] as P rows of P * 3
+  # bytes (a view): long contiguous rows make numpy's gathers and scatters fast.
+  num_positions = image_size - patch_size + 1
+  frame_stride, row_stride, column_stride, _ = output.strides
+  windows = np.lib.stride_tricks.as_strided(
+      output, (num_frames, num_positions, num_positions, patch_size, patch_size * 3),
+      (frame_stride, row_stride, column_stride, row_stride, 1), writeable=True)
+  # Patch corners: around the nearest pixel, moved inside the frame where that patch would
+  # cross the border. The moved patch still holds every covered pixel of the frame, and the
+  # pixels it adds have zero coverage, so they are written back unchanged.
+  lefts = np.clip(np.floor(columns + 0.5) - half_patch, 0, num_positions - 1).astype(np.int64)
+  tops = np.clip(np.floor(rows + 0.5) - half_patch, 0, num_positions - 1).astype(np.int64)
+  offsets = np.arange(patch_size)
+  colour_rows = np.tile(np.asarray(OBJECT_COLOURS, np.float32), (1, patch_size * patch_size))
+  chunk = max(1, min(frames_per_chunk, num_frames))
+  # Buffers reused across chunks and objects; flat patches keep numpy's inner loops long.
+  squared_distance = np.empty((chunk, patch_size, patch_size))
+  coverage = np.empty((chunk, patch_size * patch_size * 3), np.float32)
+  patch = np.empty_like(coverage)
+  blended = np.empty_like(coverage)
   draw_order = list(range(1, NUM_OBJECTS)) + [0]  # Players, then the ball on top.
-  for start in range(0, num_frames, frames_per_chunk):
-    stop = min(start + frames_per_chunk, num_frames)
-    canvas = np.empty((stop - start, padded_size, padded_size, 3), dtype=np.uint8)
-    canvas[:] = padded_court
-    pixels = canvas.reshape(-1, 3)  # Flat pixel indexing is much faster than 3-D fancy indexing.
-    frame_offset = (np.arange(stop - start) * padded_size * padded_size)[:, None, None]
+  for start in range(0, num_frames, chunk):
+    stop = min(start + chunk, num_frames)
+    count = stop - start
+    frame_index = np.arange(start, stop)
     for obj in draw_order:
-      column = columns[start:stop, obj]
-      row = rows[start:stop, obj]
-      # Patch of (2 * half_patch + 1)^2 pixels around the nearest pixel to the centre; objects
-      # far outside the view keep their patch at the padded edge (their coverage there is 0).
-      limit = (-half_patch, image_size - 1 + half_patch)
-      centre_column = np.clip(np.floor(column + 0.5), *limit).astype(np.int64)
-      centre_row = np.clip(np.floor(row + 0.5), *limit).astype(np.int64)
-      patch_columns = centre_column[:, None] + patch_offsets  # [F, P]
-      patch_rows = centre_row[:, None] + patch_offsets
-      squared_distance = ((patch_columns - column[:, None])[:, None, :] ** 2
-                          + (patch_rows - row[:, None])[:, :, None] ** 2)  # [F, P(row), P(col)]
-      coverage = np.clip(radii[obj] + 0.5 - np.sqrt(squared_distance), 0.0, 1.0)
-      coverage = coverage.astype(np.float32)[..., None]
-      flat_index = (frame_offset + (patch_rows + half_patch)[:, :, None] * padded_size
-                    + (patch_columns + half_patch)[:, None, :])  # [F, P, P]
-      patch = np.take(pixels, flat_index, axis=0).astype(np.float32)  # [F, P, P, 3]
-      pixels[flat_index] = np.rint(patch + coverage * (colours[obj] - patch)).astype(np.uint8)
-    output[start:stop] = canvas[:, half_patch:half_patch + image_size,
-                                half_patch:half_patch + image_size]
+      top, left = tops[start:stop, obj], lefts[start:stop, obj]
+      dx = (left - columns[start:stop, obj])[:, None] + offsets  # [F, P] pixel - centre
+      dy = (top - rows[start:stop, obj])[:, None] + offsets
+      distance = squared_distance[:count]
+      np.add(np.square(dx)[:, None, :], np.square(dy)[:, :, None], out=distance)
+      np.sqrt(distance, out=distance)
+      np.subtract(radii[obj] + 0.5, distance, out=distance)
+      np.clip(distance, 0.0, 1.0, out=distance)
+      alpha = coverage[:count]
+      np.copyto(alpha, np.repeat(distance.reshape(count, -1), 3, axis=1))  # Per channel.
+      background, result = patch[:count], blended[:count]
+      np.copyto(background, windows[frame_index, top, left].reshape(count, -1))
+      # background + alpha * (colour - background), rounded: the same float32 operations in
+      # the same order as the reference formula, so frames are reproducible bit for bit.
+      np.subtract(colour_rows[obj], background, out=result)
+      result *= alpha
+      result += background
+      np.rint(result, out=result)
+      windows[frame_index, top, left] = result.astype(np.uint8).reshape(
+          count, patch_size, patch_size * 3)
   return output.reshape(array.shape[:-1] + (image_size, image_size, 3))
 
 
