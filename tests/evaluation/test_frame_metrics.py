@@ -198,6 +198,24 @@ def test_cosine_is_one_for_identical_frames(random_vgg_weight_files, file_kind):
   assert similarity[0, 1] < 0.99
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 16])
+def test_vgg_scores_against_shared_references_equal_the_pairwise_cosines(
+    random_vgg_weight_files, batch_size):
+  # Three predictions of two reference frames: the fused path (prepared references, one graph
+  # per batch, batches that never wrap around the references) against the plain pairwise one.
+  features = im.VGGFeatures(weights_path=random_vgg_weight_files["legacy"])
+  rng = np.random.RandomState(4)
+  references = rng.uniform(size=(2, 32, 32, 3)).astype(np.float32)
+  predicted = np.clip(np.concatenate([references + rng.normal(0, scale, references.shape)
+                                      for scale in (0.02, 0.1, 0.3)]), 0, 1).astype(np.float32)
+  scores = im.scores_against_references(features, predicted, references, batch_size=batch_size)
+  expected = im.vgg_cosine_similarity_per_frame(
+      predicted[None], np.concatenate([references] * 3)[None], features)[0]
+  assert scores.shape == (6,) and scores.dtype == np.float32
+  np.testing.assert_allclose(scores, expected, rtol=1e-6)
+  assert scores[0] > scores[2] > scores[4] and scores[1] > scores[3] > scores[5]
+
+
 def test_unknown_feature_layer_is_rejected(random_vgg_weight_files):
   with pytest.raises(ValueError, match=r"feature_layers must be names from .*got \('fc2',\)"):
     im.VGGFeatures(weights_path=random_vgg_weight_files["legacy"], feature_layers="fc2")

@@ -23,6 +23,7 @@ import tensorflow as tf
 from video_structure.data import sources
 from video_structure.data import windows
 from video_structure.evaluation import data as data_lib
+from video_structure.evaluation import feature_metric
 from video_structure.evaluation import frame_metrics
 from video_structure.evaluation import fvd
 from video_structure.evaluation import model_calls
@@ -405,7 +406,7 @@ def test_video_metrics_closest_furthest_and_fvd_clips_with_exact_psnr():
   assert video["figure_frames"].shape == (2, 3, WINDOW, IMAGE_SIZE, IMAGE_SIZE, 3)
 
 
-class CosineStandin:
+class CosineStandin(feature_metric.FeatureMetric):
   """A stand-in VGG: features are the frames minus 0.3 through a ReLU; compared by cosine."""
 
   def features(self, frames):

