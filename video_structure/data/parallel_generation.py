@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import pickle
 import subprocess
@@ -151,17 +152,18 @@ class PreEncodableTensor(tfds.features.Tensor):
       return example_data.value
     if self._encoding != tfds.features.Encoding.ZLIB:
       return super().encode_example(example_data)
-    raw_feature = self.__dict__.get("_raw_bytes_feature")
-    if raw_feature is None:
-      raw_feature = self.__dict__["_raw_bytes_feature"] = tfds.features.Tensor(
-          shape=self.shape, dtype=self.np_dtype, encoding=tfds.features.Encoding.BYTES,
-          optional=self._optional)
-    encoded = raw_feature.encode_example(example_data)
+    encoded = self._raw_bytes_feature.encode_example(example_data)
     if encoded is None:  # An optional feature's missing value.
       return None
     if isinstance(encoded, dict):  # A dynamic shape: {"value": bytes, "shape": shape}.
       return dict(encoded, value=isal_zlib.compress(encoded["value"], ISAL_LEVEL))
     return isal_zlib.compress(encoded, ISAL_LEVEL)
+
+  @functools.cached_property
+  def _raw_bytes_feature(self):
+    """A plain Tensor of this shape and dtype that checks a value and makes its raw bytes."""
+    return tfds.features.Tensor(shape=self.shape, dtype=self.np_dtype,
+                                encoding=tfds.features.Encoding.BYTES, optional=self._optional)
 
   @property
   def _fully_qualified_class_name(self):
