@@ -1,6 +1,7 @@
 """End-to-end tests of `train.py` (`video_structure/cli/train.py`) on the `tiny` Basketball
 data (16 train / 8 test sequences of 20 frames) with a tiny model: outputs of a full run,
-resumption (also after SIGKILL), bad arguments and the NaN stop.
+resumption (after SIGKILL: tests/training/test_fault_injection.py), bad arguments and the NaN
+stop.
 
 Each `train.main` call that trains traces a new train step (~10-15 s), so runs are shared
 through module-scoped fixtures.
@@ -12,7 +13,6 @@ import io
 import json
 import os
 import re
-import signal
 
 import numpy as np
 import pytest
@@ -205,39 +205,6 @@ def test_resume_with_changed_model_flag_is_refused(first_run, tiny_basketball_di
   with pytest.raises(ValueError, match=r"different hyperparameters.*'num_keypoints': \(4, 5\)"):
     run_main(argv)
   assert (run_dir / "config.json").read_text() == before
-
-
-@pytest.mark.slow
-def test_restart_after_sigkill_loses_at_most_one_interval(tmp_path, tiny_basketball_dir):
-  run_dir = tmp_path / "killed"
-  argv = flags(run_dir, tiny_basketball_dir, "--num_steps", "400", "--skip_final")
-  with helpers.training_process(argv, tmp_path) as process:
-    lines = []
-    for line in process.stdout:
-      lines.append(line)
-      match = re.search(r"step (\d+)/400", line)
-      if match and int(match.group(1)) >= 4:
-        os.kill(process.pid, signal.SIGKILL)
-        break
-    lines.extend(process.stdout)  # Whatever was printed before the kill landed.
-    process.wait()
-  output = "".join(lines)
-  assert process.returncode == -signal.SIGKILL, (output, (tmp_path / "stderr.txt").read_text())
-  last_printed = max(int(s) for s in re.findall(r"step (\d+)/400", output))
-  assert last_printed < 400
-
-  latest = checkpoints.latest_checkpoint(str(run_dir))
-  assert latest is not None
-  saved_step = checkpoint_step(latest)
-  # The progress line of step S is printed before checkpoint S is written, after S - 2.
-  assert last_printed - 2 <= saved_step <= last_printed
-
-  model, output = run_main(flags(run_dir, tiny_basketball_dir, "--num_steps", str(saved_step + 2),
-                                 "--skip_final"))
-  assert f"Resuming from {latest} at step {saved_step}." in output
-  assert f"step {saved_step + 2}/{saved_step + 2}" in output
-  assert int(model.optimizer.iterations.numpy()) == saved_step + 2
-  assert checkpoints.latest_checkpoint(str(run_dir)).endswith(f"ckpt-{saved_step + 2:07d}.keras")
 
 
 # Bad arguments. ----------------------------------------------------------------------------

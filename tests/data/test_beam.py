@@ -17,7 +17,7 @@ from video_structure.data import beam as beam_lib
 from video_structure.data.builders import basketball as basketball_builder
 from video_structure.data.builders import dmcs as dmcs_builder
 from video_structure.data.builders import human_motion as human_builder
-from tests.data import test_parallel_generation
+from tests.data import generation_helpers
 
 CHUNK_SIZE = 4
 SMALL = dict(num_train=10, num_test=6, num_frames=6, image_size=16, seed=3)
@@ -80,7 +80,7 @@ def test_plain_generation_chains_the_chunks():
 
 @pytest.mark.slow  # Starts worker processes.
 def test_plain_generation_in_workers_gives_the_same_items_in_order():
-  toy_chunk = test_parallel_generation.toy_chunk
+  toy_chunk = generation_helpers.toy_chunk
   in_process = list(beam_lib.generate_examples(7, 3, toy_chunk))
   in_workers = list(beam_lib.generate_examples(7, 3, toy_chunk, num_workers=2))
   assert [key for key, _ in in_workers] == [key for key, _ in in_process] == list(range(7))

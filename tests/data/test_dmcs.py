@@ -16,7 +16,7 @@ from video_structure.data import dmcs
 from video_structure.data import dmcs_generator
 from video_structure.data import tfds_builders
 from video_structure.data.builders import dmcs as dmcs_builder
-from tests.data import test_parallel_generation
+from tests.data import generation_helpers
 
 NUM_FRAMES = 5
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -455,14 +455,14 @@ def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
   config = dmcs_builder.DmcsConfig(name="small", tasks=("cartpole_balance", "reacher_easy"),
                                    num_train_per_task=2, num_test_per_task=1,
                                    sequence_length=3, max_warmup_steps=2, image_size=32)
-  started = test_parallel_generation.record_started_workers(monkeypatch)
+  started = generation_helpers.record_started_workers(monkeypatch)
   one = _prepare_with_workers(tmp_path / "one", config, 1)
   two = _prepare_with_workers(tmp_path / "two", config, 2)
   assert len(started) == 2  # Train: 2 chunks; test: 1 chunk, made in this process.
   for split, count in (("train", 4), ("test", 2)):
-    records = test_parallel_generation.stored_records(two, split)
+    records = generation_helpers.stored_records(two, split)
     assert len(records) == count
-    assert records == test_parallel_generation.stored_records(one, split)
+    assert records == generation_helpers.stored_records(one, split)
     arrays = helpers.split_arrays(two, split)
     np.testing.assert_array_equal(arrays["sequence_index"], np.arange(count))
     assert [task.decode() for task in arrays["task"]] == ["cartpole_balance", "reacher_easy"] * (

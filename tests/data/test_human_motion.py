@@ -14,7 +14,7 @@ from video_structure.data import human_motion_render as hmr
 from video_structure.data import tfds_builders
 from video_structure.data import windows
 from video_structure.data.builders import human_motion as hmb
-from tests.data import test_parallel_generation
+from tests.data import generation_helpers
 
 
 # ----------------------------------------------------------------------------- generator
@@ -212,14 +212,14 @@ def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
   monkeypatch.setattr(hmb, "GENERATION_CHUNK_SIZE", 4)  # 3 + 2 chunks.
   config = hmb.HumanMotionConfig(name="small", num_train=10, num_test=5, num_frames=4,
                                  image_size=32, seed=2)
-  started = test_parallel_generation.record_started_workers(monkeypatch)
+  started = generation_helpers.record_started_workers(monkeypatch)
   one = tfds_builders.prepare(hmb.Builder, tmp_path / "one", config, num_workers=1)
   two = tfds_builders.prepare(hmb.Builder, tmp_path / "two", config, num_workers=2)
   assert len(started) == 4  # Two per split, none for num_workers=1.
   for split, count, first_index in (("train", 10, 0), ("test", 5, hmb.TEST_FIRST_INDEX)):
-    records = test_parallel_generation.stored_records(two, split)
+    records = generation_helpers.stored_records(two, split)
     assert len(records) == count
-    assert records == test_parallel_generation.stored_records(one, split)
+    assert records == generation_helpers.stored_records(one, split)
     examples = list(tfds.as_numpy(two.as_dataset(split=split, shuffle_files=False)))
     expected = hmr.generate(count, 4, seed=2, first_index=first_index, image_size=32)
     np.testing.assert_array_equal(np.stack([e["image"] for e in examples]), expected["image"])

@@ -18,30 +18,10 @@ import tensorflow_datasets as tfds
 from isal import isal_zlib
 
 from video_structure.data import parallel_generation as pg
+from tests.data.generation_helpers import (CHUNKS, dying_chunk, failing_chunk,
+                                          record_started_workers, toy_chunk)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def toy_chunk(start, size, scale=1):
-  """Module-level (the workers import it by name): item i is (i, {"value": ..., "frames": ...})."""
-  for index in range(start, start + size):
-    yield index, {"value": index * scale,
-                  "frames": np.full((2, 3), index % 256, dtype=np.uint8)}
-
-
-def failing_chunk(start, size):
-  if start == 4:
-    raise ValueError(f"bad item {start + 1}")
-  yield from toy_chunk(start, size)
-
-
-def dying_chunk(start, size):
-  if start == 4:
-    os._exit(3)  # A worker that dies without a Python exception (like a native crash).
-  yield from toy_chunk(start, size)
-
-
-CHUNKS = [(0, 4), (4, 4), (8, 4), (12, 3)]
 
 
 def _run_with_timeout(function, seconds=60):
@@ -240,7 +220,7 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(tmp_path)
   script = tmp_path / "script.py"
   script.write_text(
       "from video_structure.data import parallel_generation as pg\n"
-      "from tests.data.test_parallel_generation import CHUNKS, toy_chunk\n"
+      "from tests.data.generation_helpers import CHUNKS, toy_chunk\n"
       "print('script ran', flush=True)\n"
       "examples = list(pg.generate_in_workers(CHUNKS, toy_chunk, num_workers=2))\n"
       "print(len(examples), 'examples', flush=True)\n")
@@ -248,29 +228,3 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(tmp_path)
                           timeout=120, env=dict(os.environ, PYTHONPATH=REPO_ROOT))
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.splitlines() == ["script ran", "15 examples"]
-
-
-# ----------------------------------------------------------------------------- builder helpers
-
-
-def record_started_workers(monkeypatch) -> list:
-  """Makes `generate_in_workers` record the worker processes it starts; returns that list."""
-  started = []
-
-  class RecordingWorker(pg._Worker):  # pylint: disable=protected-access
-    def __init__(self, job):
-      super().__init__(job)
-      started.append(self.process)
-
-  monkeypatch.setattr(pg, "_Worker", RecordingWorker)
-  return started
-
-
-def stored_records(builder, split) -> list:
-  """The stored records of a split, parsed (every feature's stored bytes: the zlib-compressed
-  frames, not the frames they decode to). Compared parsed because TFDS does not serialize the
-  features of an Example in a fixed order (two runs of the same code differ there)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  paths = [os.fspath(path) for path in builder.info.splits[split].filepaths]
-  return [tf.train.Example.FromString(record.numpy())
-          for record in tf.data.TFRecordDataset(paths)]

@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests import helpers
-from tests.data import test_parallel_generation
+from tests.data import generation_helpers
 from video_structure.data import basketball
 from video_structure.data import basketball_plays
 from video_structure.data import tfds_builders
@@ -87,7 +87,7 @@ def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
   monkeypatch.setattr(basketball_builder, "GENERATION_CHUNK_SIZE", 4)  # 3 + 2 chunks.
   config = basketball_builder.BasketballConfig(name="small", num_train=10, num_test=6,
                                                num_frames=6, image_size=16, seed=3)
-  started = test_parallel_generation.record_started_workers(monkeypatch)
+  started = generation_helpers.record_started_workers(monkeypatch)
   one = tfds_builders.prepare(basketball_builder.Builder, tmp_path / "one", config,
                               num_workers=1)
   assert started == []
@@ -97,9 +97,9 @@ def test_workers_give_the_same_stored_data(tmp_path, monkeypatch):
   assert two.info.features.to_json() == one.info.features.to_json()
   for split, count, first_index in (("train", 10, 0),
                                     ("test", 6, basketball_builder.TEST_FIRST_INDEX)):
-    records = test_parallel_generation.stored_records(two, split)
+    records = generation_helpers.stored_records(two, split)
     assert len(records) == count
-    assert records == test_parallel_generation.stored_records(one, split)
+    assert records == generation_helpers.stored_records(one, split)
     arrays = helpers.split_arrays(two, split)
     np.testing.assert_array_equal(arrays["sequence_index"], np.arange(count))
     trajectories = basketball_plays.simulate_plays(count, num_frames=6, seed=3,

@@ -50,6 +50,32 @@ def test_frames_to_uint8_clips_and_rounds():
                                 [0, 255, 0, 255, 128, 153, 102])
 
 
+# coordinate grids -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [1, 2, 5, 16, 64])
+def test_grids_of_a_static_size_are_tf_linspace_bit_for_bit(size):
+  # A Python int size gives cached constants; a size known only in the graph, tf.linspace.
+  dynamic = tf.function(lambda n: (ops.coordinate_grid_x(n), ops.coordinate_grid_y(n)))
+  dynamic_x, dynamic_y = dynamic(tf.constant(size))
+  for static, expected, traced in ((ops.coordinate_grid_x(size), tf.linspace(-1.0, 1.0, size),
+                                    dynamic_x),
+                                   (ops.coordinate_grid_y(size), tf.linspace(1.0, -1.0, size),
+                                    dynamic_y)):
+    assert static.dtype == tf.float32 and static.shape == (size,)
+    np.testing.assert_array_equal(static.numpy(), expected.numpy())
+    np.testing.assert_array_equal(traced.numpy(), expected.numpy())
+  if size > 1:
+    np.testing.assert_allclose(ops.coordinate_grid_x(size).numpy(),
+                               [_x_of_column(j, size) for j in range(size)], rtol=0, atol=3e-7)
+
+
+def test_keypoints_of_maps_with_a_dynamic_size_equal_the_static_ones():
+  maps = np.random.default_rng(0).uniform(size=[2, 16, 12, 3]).astype(np.float32)
+  dynamic = tf.function(ops.maps_to_keypoints,
+                        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+  np.testing.assert_array_equal(dynamic(maps).numpy(), ops.maps_to_keypoints(maps).numpy())
+
+
 # maps_to_keypoints --------------------------------------------------------------------------
 
 # (row, column) of the single bright pixel on a 5x7 map: the four corners and the centre.

@@ -1,7 +1,7 @@
 """Fault injection on a tiny model: a train.py run killed with SIGKILL 3 times (once while a
 checkpoint is being written, once during the start-up, once at a random moment of a logging
 chunk: one kill of each kind) and restarted each time ends with exactly the weights and loss log
-of an uninterrupted run.
+of an uninterrupted run, and no kill loses more than one checkpoint interval.
 
 Runs scripts/fault_injection.py (whose default, 5 kills of the CPU preset, is the full check) on
 the `tiny` Basketball data; its kill moments come from a seeded random generator. Five train.py
@@ -11,6 +11,7 @@ start-ups (one uninterrupted run beside four of the killed one), about 3 minutes
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -43,6 +44,13 @@ def test_killed_and_restarted_run_ends_as_the_uninterrupted_one(tmp_path, tiny_b
   assert sorted(kill["kind"] for kill in kills) == ["checkpoint", "chunk", "startup"], output
   assert all(kill["returncode"] == -9 for kill in kills), output
   assert any(kill["killed_during_checkpoint_write"] for kill in kills), output
+  # A kill loses at most one checkpoint interval (2 steps): the progress line of step S is
+  # printed before checkpoint S is written, after checkpoint S - 2 (none yet: step 0).
+  for kill in kills:
+    if kill["kind"] != "startup":
+      latest = kill["latest_checkpoint_after"]
+      saved_step = int(re.fullmatch(r"ckpt-(\d+)\.keras", latest)[1]) if latest else 0
+      assert kill["last_progress_step"] - 2 <= saved_step <= kill["last_progress_step"], output
   assert summary["final_checkpoints"] == [f"ckpt-{NUM_STEPS:07d}.keras"] * 2, output
   # Bit for bit: every array of the checkpoint (model, optimizer, seed state) and every loss.
   assert summary["same_array_names"] and summary["num_arrays"] > 100, output

@@ -11,6 +11,9 @@ All functions are plain TensorFlow and work in eager mode, inside `tf.function` 
 exported SavedModel. Keypoint maths always runs in float32, whatever the layer policy.
 """
 
+import functools
+
+import numpy as np
 import tensorflow as tf
 
 # The authors' constant (EPSILON in their ops.py). It enters twice, as there: added to every
@@ -37,12 +40,36 @@ def frames_to_uint8(frames):
 
 def coordinate_grid_x(width):
   """x value of each pixel column: `linspace(-1, 1, width)`, shape `[width]`, float32."""
-  return tf.linspace(-1.0, 1.0, width)
+  return _linspace(-1.0, 1.0, width)
 
 
 def coordinate_grid_y(height):
   """y value of each pixel row: `linspace(1, -1, height)` (top row is +1), shape `[height]`."""
-  return tf.linspace(1.0, -1.0, height)
+  return _linspace(1.0, -1.0, height)
+
+
+def _linspace(start, stop, num):
+  """`tf.linspace(start, stop, num)`; for a Python int `num`, its values as one constant.
+
+  tf.linspace builds about 25 ops, and the model asks for a grid in every encoder, detector
+  and decoder call: as a constant, tracing and eager calls skip them (the same float32 values,
+  computed once by tf.linspace itself)."""
+  if isinstance(num, (int, np.integer)):
+    return tf.constant(_linspace_values(start, stop, int(num)))
+  return tf.linspace(start, stop, num)
+
+
+@functools.lru_cache(maxsize=None)
+def _linspace_values(start, stop, num):
+  with tf.init_scope():  # Eagerly, also when called while tracing a graph.
+    values = tf.linspace(start, stop, num).numpy()
+  values.flags.writeable = False
+  return values
+
+
+def _size(tensor, axis):
+  """`tensor`'s size along `axis`: a Python int if static, else a scalar int32 tensor."""
+  return tensor.shape[axis] if tensor.shape[axis] is not None else tf.shape(tensor)[axis]
 
 
 def add_coord_channels(images):
@@ -55,8 +82,7 @@ def add_coord_channels(images):
     `[B, H, W, C + 2]`: channel C holds the x grid (left -1, right +1), channel C + 1 the
     y grid (top +1, bottom -1), in the dtype of `images`.
   """
-  shape = tf.shape(images)
-  batch, height, width = shape[0], shape[1], shape[2]
+  batch, height, width = tf.shape(images)[0], _size(images, 1), _size(images, 2)
   x_grid = tf.broadcast_to(coordinate_grid_x(width)[tf.newaxis, :], [height, width])
   y_grid = tf.broadcast_to(coordinate_grid_y(height)[:, tf.newaxis], [height, width])
   grids = tf.stack([x_grid, y_grid], axis=-1)  # [H, W, 2]
@@ -81,7 +107,7 @@ def maps_to_keypoints(heatmaps):
     `[B, K, 3]` float32 keypoints `(x, y, mu)`.
   """
   heatmaps = tf.cast(heatmaps, tf.float32)
-  height, width = tf.shape(heatmaps)[1], tf.shape(heatmaps)[2]
+  height, width = _size(heatmaps, 1), _size(heatmaps, 2)
   floored = heatmaps + HEATMAP_EPSILON  # for the position only
 
   column_weights = tf.reduce_sum(floored, axis=1)  # [B, W, K]
