@@ -15,7 +15,10 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
   for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_name, _threads)
 
-import keras  # noqa: E402  (after the environment variable above)
+# The package sets its TensorFlow defaults (video_structure/__init__.py) before TensorFlow is
+# imported, so the tests run TensorFlow as the commands do.
+import video_structure  # noqa: E402,F401  pylint: disable=unused-import
+import keras  # noqa: E402  (after the environment variables above)
 import pytest  # noqa: E402
 
 from tests import helpers  # noqa: E402

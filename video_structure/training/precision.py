@@ -4,7 +4,8 @@ bfloat16 (`mixed_bfloat16`: convolutions in bfloat16, keypoint maths, dynamics a
 float32) pays only where the hardware computes bfloat16 natively: a GPU, or a CPU with
 AVX512_BF16 or AMX-BF16 that oneDNN is allowed to use. Elsewhere oneDNN emulates bfloat16 and
 it is 2-3x slower than float32 (docs/benchmarks.md). `ONEDNN_MAX_CPU_ISA` caps the instruction
-sets oneDNN may use (e.g. `AVX512_CORE_VNNI` turns the bfloat16 kernels off), so it is honoured.
+sets oneDNN may use (e.g. `AVX512_CORE_VNNI` turns the bfloat16 kernels off), so it is honoured,
+as is `TF_ENABLE_ONEDNN_OPTS=0` (oneDNN off; the package's default is 1).
 """
 
 import os
@@ -37,6 +38,10 @@ def choose_bfloat16(has_gpu, flags, environ=None):
   native = sorted(set(BFLOAT16_CPU_FLAGS) & set(flags))
   if not native:
     return False, "the CPU has neither AVX512_BF16 nor AMX-BF16 (bfloat16 would be emulated)"
+  if environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in ("0", "false"):
+    # The package sets it to 1 (video_structure/__init__.py); the user turned it off, and
+    # TensorFlow's own (Eigen) CPU convolutions have no native bfloat16 path.
+    return False, "TF_ENABLE_ONEDNN_OPTS turns oneDNN off (its bfloat16 kernels with it)"
   cap = environ.get("ONEDNN_MAX_CPU_ISA", "").strip()
   if cap and cap.upper() not in BFLOAT16_ISA_CAPS:
     return False, f"ONEDNN_MAX_CPU_ISA={cap} excludes oneDNN's bfloat16 kernels"
