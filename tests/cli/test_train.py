@@ -59,10 +59,6 @@ def read_tags(log_dir):
           for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value}
 
 
-def checkpoint_step(path):
-  return int(re.fullmatch(r"ckpt-(\d+)\.keras", os.path.basename(path)).group(1))
-
-
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, tiny_basketball_dir):
   """A complete 4-step run (training, export, evaluation, figures) and a snapshot of its files
@@ -257,7 +253,7 @@ def test_nan_loss_stops_training(tmp_path, tiny_basketball_dir):
   # No checkpoint of the diverged model: the guard stops before the step is saved.
   failed_step = int(re.search(r"at step (\d+)", str(error.value)).group(1))
   latest = checkpoints.latest_checkpoint(str(run_dir))
-  assert latest is None or checkpoint_step(latest) < failed_step
+  assert latest is None or checkpoints.checkpoint_step(latest) < failed_step
 
 
 @pytest.mark.slow

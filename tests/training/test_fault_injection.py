@@ -11,13 +11,13 @@ start-ups (one uninterrupted run beside four of the killed one), about 3 minutes
 
 import json
 import os
-import re
 import subprocess
 import sys
 
 import pytest
 
 from tests import helpers
+from video_structure.training import checkpoints
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO_ROOT, "scripts", "fault_injection.py")
@@ -44,13 +44,15 @@ def test_killed_and_restarted_run_ends_as_the_uninterrupted_one(tmp_path, tiny_b
   assert sorted(kill["kind"] for kill in kills) == ["checkpoint", "chunk", "startup"], output
   assert all(kill["returncode"] == -9 for kill in kills), output
   assert any(kill["killed_during_checkpoint_write"] for kill in kills), output
-  # A kill loses at most one checkpoint interval (2 steps): the progress line of step S is
-  # printed before checkpoint S is written, after checkpoint S - 2 (none yet: step 0).
+  # A kill loses at most one checkpoint interval: the progress line of step S is printed
+  # before checkpoint S is written, after checkpoint S - interval (none yet: step 0).
+  interval = helpers.TINY_TRAINING["checkpoint_every_steps"]
   for kill in kills:
     if kill["kind"] != "startup":
       latest = kill["latest_checkpoint_after"]
-      saved_step = int(re.fullmatch(r"ckpt-(\d+)\.keras", latest)[1]) if latest else 0
-      assert kill["last_progress_step"] - 2 <= saved_step <= kill["last_progress_step"], output
+      saved_step = checkpoints.checkpoint_step(latest) if latest else 0
+      assert kill["last_progress_step"] - interval <= saved_step <= kill["last_progress_step"], (
+          output)
   assert summary["final_checkpoints"] == [f"ckpt-{NUM_STEPS:07d}.keras"] * 2, output
   # Bit for bit: every array of the checkpoint (model, optimizer, seed state) and every loss.
   assert summary["same_array_names"] and summary["num_arrays"] > 100, output

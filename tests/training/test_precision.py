@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+from tests import helpers
 from video_structure import presets
 from video_structure.training import precision
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AMD_EPYC_FLAGS = {"avx512f", "avx512_vnni", "avx512_bf16"}  # Zen 4: AVX512_BF16, no AMX.
 XEON_AMX_FLAGS = {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}
 AVX2_FLAGS = {"avx", "avx2", "fma"}
@@ -76,7 +76,7 @@ def test_importing_the_package_turns_onednn_on_unless_the_user_chose(tmp_path):
       environment["TF_ENABLE_ONEDNN_OPTS"] = given
     environment["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow says whether oneDNN is on.
     completed = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=dict(
-        environment, PYTHONPATH=REPO_ROOT), capture_output=True, text=True, timeout=300,
+        environment, PYTHONPATH=helpers.REPO_ROOT), capture_output=True, text=True, timeout=300,
                                check=True)
     results[given] = (completed.stdout.split(), "oneDNN custom operations are on" in
                       completed.stderr)
